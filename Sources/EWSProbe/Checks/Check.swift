@@ -1,0 +1,23 @@
+/// The shape every check has: built from its module settings, run against one probe context.
+/// Adding a check means adding a file with a type like this and listing it in `CheckRegistry`.
+public protocol Check: Sendable {
+    /// The stable name in configs, reports and metrics (`dns`, `tcp`, ...).
+    static var name: String { get }
+    /// The check with its default settings.
+    init()
+    /// The check with the settings block of the same name in a module.
+    init(settings: YAMLSection) throws
+    func run(_ ctx: ProbeContext) async -> CheckResult
+}
+
+/// Every check ewsprobe knows, in the order the built-in default module runs them.
+public enum CheckRegistry {
+    public static let all: [any Check.Type] = [
+        DNSCheck.self,
+        TCPCheck.self,
+    ]
+
+    public static func type(named name: String) -> (any Check.Type)? {
+        all.first { $0.name == name }
+    }
+}

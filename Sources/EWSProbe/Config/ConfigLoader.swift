@@ -1,0 +1,355 @@
+import Foundation
+import Yams
+
+/// Reads YAML configuration files into a validated `ProbeConfig`.
+///
+/// The schema follows blackbox_exporter's modules + targets. Every error names the file, the line
+/// and the key, and unknown keys are errors, so a typo never silently disables a check.
+public enum ConfigLoader {
+    static let topKeys: Set<String> = ["global", "include", "modules", "targets"]
+    static let globalKeys: Set<String> = ["interval", "timeout", "max_concurrency"]
+    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve"]
+    static let targetKeys: Set<String> = [
+        "name", "url", "module", "interval", "timeout", "labels", "resolve", "ca_file",
+        "username", "password_file", "password_env", "mailbox_check", "password",
+    ]
+    static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
+    static let localOnlySuffixes = [".local", ".lan", ".internal", ".localdomain", ".corp"]
+
+    public static func load(file path: String) throws -> ProbeConfig {
+        var state = LoadState()
+        let root = try parse(file: path)
+        try load(root: root, state: &state, depth: 0)
+        return try finish(state)
+    }
+
+    /// Loads from text (tests, the embedded demo); `name` stands in for the file name in errors.
+    public static func load(yaml: String, name: String, baseDirectory: String = ".") throws -> ProbeConfig {
+        var state = LoadState()
+        let root = try parse(yaml: yaml, name: name, baseDirectory: baseDirectory)
+        try load(root: root, state: &state, depth: 0)
+        return try finish(state)
+    }
+
+    struct Root {
+        var section: YAMLSection
+        var directory: String
+    }
+
+    struct PendingTarget {
+        var section: YAMLSection
+        var moduleName: String?
+        var moduleSection: YAMLSection?
+        var target: TargetConfig
+    }
+
+    struct LoadState {
+        var global = GlobalConfig()
+        var globalSeen = false
+        var modules: [String: ModuleConfig] = [:]
+        var targets: [PendingTarget] = []
+        var warnings: [ConfigWarning] = []
+        var targetNames: [String: Int] = [:]
+        var included: Set<String> = []
+    }
+
+    static func parse(file path: String) throws -> Root {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, line: 0, key: "", message: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, line: 0, key: "", message: "the file is not UTF-8")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        return try parse(yaml: text, name: path, baseDirectory: directory.isEmpty ? "." : directory)
+    }
+
+    static func parse(yaml: String, name: String, baseDirectory: String) throws -> Root {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw yamlError(error, file: name)
+        }
+        guard let node else {
+            throw ConfigError(file: name, line: 1, key: "", message: "the file is empty")
+        }
+        return Root(section: YAMLSection(file: name, path: "", node: node), directory: baseDirectory)
+    }
+
+    static func yamlError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "YAML syntax: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(
+                file: file, line: context.mark.line, column: context.mark.column,
+                key: duplicates.joined(separator: ", "), message: "duplicate key")
+        default:
+            return ConfigError(file: file, line: 0, key: "", message: "YAML: \(error)")
+        }
+    }
+
+    static func load(root: Root, state: inout LoadState, depth: Int) throws {
+        for (key, section) in try root.section.entries(allowed: topKeys) {
+            switch key {
+            case "global":
+                if depth > 0 { throw section.error("only the top-level file may set global settings") }
+                try loadGlobal(section, into: &state)
+            case "include":
+                for item in try section.items() {
+                    let relative = try item.nonEmptyString()
+                    let path = relative.hasPrefix("/") ? relative : "\(root.directory)/\(relative)"
+                    let canonical = URL(fileURLWithPath: path).standardizedFileURL.path
+                    guard depth < 4 else { throw item.error("includes nest too deeply") }
+                    guard !state.included.contains(canonical) else { throw item.error("\(relative) is included twice") }
+                    state.included.insert(canonical)
+                    guard FileManager.default.fileExists(atPath: path) else {
+                        throw item.error("included file \(relative) does not exist")
+                    }
+                    try load(root: try parse(file: path), state: &state, depth: depth + 1)
+                }
+            case "modules":
+                for (name, moduleSection) in try section.entries() {
+                    guard state.modules[name] == nil else { throw moduleSection.error("module \"\(name)\" is defined twice") }
+                    state.modules[name] = try loadModule(name: name, section: moduleSection)
+                }
+            case "targets":
+                for item in try section.items() {
+                    try loadTarget(item, state: &state)
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    static func loadGlobal(_ section: YAMLSection, into state: inout LoadState) throws {
+        for (key, value) in try section.entries(allowed: globalKeys) {
+            switch key {
+            case "interval": state.global.interval = try value.duration()
+            case "timeout": state.global.timeout = try value.duration()
+            case "max_concurrency": state.global.maxConcurrency = try value.int(in: 1...10_000)
+            default: break
+            }
+        }
+        state.globalSeen = true
+    }
+
+    static func loadModule(name: String, section: YAMLSection) throws -> ModuleConfig {
+        let checkTypes = Dictionary(uniqueKeysWithValues: CheckRegistry.all.map { ($0.name, $0) })
+        let allowed = moduleBaseKeys.union(checkTypes.keys)
+        var module = ModuleConfig(name: name, checks: [])
+        var checkNames: [(String, YAMLSection)] = []
+        var settings: [String: YAMLSection] = [:]
+        var sawChecks = false
+        for (key, value) in try section.entries(allowed: allowed) {
+            switch key {
+            case "checks":
+                sawChecks = true
+                var seen: Set<String> = []
+                for item in try value.items() {
+                    let checkName = try item.nonEmptyString()
+                    guard checkTypes[checkName] != nil else {
+                        let known = CheckRegistry.all.map { $0.name }.joined(separator: ", ")
+                        throw item.error("unknown check \"\(checkName)\" (known checks: \(known))")
+                    }
+                    guard seen.insert(checkName).inserted else { throw item.error("check \"\(checkName)\" is listed twice") }
+                    checkNames.append((checkName, item))
+                }
+            case "timeout": module.timeout = try value.duration()
+            case "interval": module.interval = try value.duration()
+            case "ca_file": module.caFile = try readableFile(value)
+            case "resolve": module.resolve = try pins(value)
+            default: settings[key] = value
+            }
+        }
+        if !sawChecks {
+            checkNames = CheckRegistry.all.map { ($0.name, section) }
+        }
+        guard !checkNames.isEmpty else { throw section.error("checks: the module runs no check") }
+        var checks: [any Check] = []
+        for (checkName, _) in checkNames {
+            let block = settings[checkName].flatMap { $0.isNull ? nil : $0 }
+            checks.append(try makeCheck(checkTypes[checkName]!, settings: block))
+        }
+        module.checks = checks
+        return module
+    }
+
+    static func makeCheck<C: Check>(_ type: C.Type, settings: YAMLSection?) throws -> any Check {
+        guard let settings else { return C() }
+        return try C(settings: settings)
+    }
+
+    static func loadTarget(_ item: YAMLSection, state: inout LoadState) throws {
+        var name: String?
+        var url: EndpointURL?
+        var moduleName: String?
+        var moduleSection: YAMLSection?
+        var interval: Duration?
+        var timeout: Duration?
+        var labels: [(String, String)] = []
+        var resolve: [ResolvePin] = []
+        var caFile: String?
+        var username: String?
+        var usernameSection: YAMLSection?
+        var password: SecretReference?
+        var passwordSection: YAMLSection?
+        var mailbox: String?
+        var mailboxSection: YAMLSection?
+        for (key, value) in try item.entries(allowed: targetKeys) {
+            switch key {
+            case "name":
+                let text = try value.nonEmptyString()
+                guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), text.count <= 128 else {
+                    throw value.error("target names use letters, digits, '-', '_' and '.' only (at most 128)")
+                }
+                if let line = state.targetNames[text] {
+                    throw value.error("target name \"\(text)\" is already used on line \(line)")
+                }
+                state.targetNames[text] = value.line
+                name = text
+            case "url":
+                let text = try value.nonEmptyString()
+                guard let parsed = EndpointURL(text) else {
+                    throw value.error("invalid URL \"\(text)\" (expected https://host[:port]/EWS/Exchange.asmx)")
+                }
+                url = parsed
+            case "module":
+                moduleName = try value.nonEmptyString()
+                moduleSection = value
+            case "interval": interval = try value.duration()
+            case "timeout": timeout = try value.duration()
+            case "labels":
+                for (labelName, labelValue) in try value.entries() {
+                    guard isValidLabelName(labelName) else {
+                        throw labelValue.error("\"\(labelName)\" is not a valid Prometheus label name")
+                    }
+                    guard !reservedLabels.contains(labelName) else {
+                        throw labelValue.error("label \"\(labelName)\" is reserved by ewsprobe")
+                    }
+                    labels.append((labelName, try labelValue.string()))
+                }
+            case "resolve": resolve = try pins(value)
+            case "ca_file": caFile = try readableFile(value)
+            case "username":
+                username = try value.nonEmptyString()
+                usernameSection = value
+            case "password":
+                throw value.error("a password is never written inline: use password_file or password_env")
+            case "password_file", "password_env":
+                guard password == nil else { throw value.error("give either password_file or password_env, not both") }
+                let text = try value.nonEmptyString()
+                password = key == "password_file" ? .file(text) : .environment(text)
+                passwordSection = value
+            case "mailbox_check":
+                let text = try value.nonEmptyString()
+                guard isPlausibleAddress(text) else { throw value.error("\"\(text)\" is not an email address") }
+                mailbox = text
+                mailboxSection = value
+            default: break
+            }
+        }
+        guard let url else { throw item.error("url: a target needs a url") }
+        let targetName = name ?? url.host
+        if name == nil {
+            if let line = state.targetNames[targetName] {
+                throw item.error("target name \"\(targetName)\" (from the URL) is already used on line \(line); set name:")
+            }
+            state.targetNames[targetName] = item.line
+        }
+        if username != nil && password == nil {
+            throw (usernameSection ?? item).error("username needs password_file or password_env")
+        }
+        if password != nil && username == nil {
+            throw (passwordSection ?? item).error("a password reference needs a username")
+        }
+        if mailbox != nil && username == nil {
+            throw (mailboxSection ?? item).error("mailbox_check needs username and a password reference")
+        }
+        if let username, let section = usernameSection,
+            let suffix = localOnlySuffixes.first(where: { username.lowercased().hasSuffix($0) })
+        {
+            state.warnings.append(
+                ConfigWarning(
+                    file: section.file, line: section.line, key: section.path,
+                    message: "UPN suffix \(suffix) is local-only; use the account's public UPN (user@example.com)"))
+        }
+        if let password, password.isWorldReadable, let section = passwordSection {
+            state.warnings.append(
+                ConfigWarning(file: section.file, line: section.line, key: section.path, message: "password file is readable by group or others (chmod 600)"))
+        }
+        var target = TargetConfig(name: targetName, url: url)
+        target.labels = labels
+        target.resolve = resolve
+        target.caFile = caFile
+        target.username = username
+        target.password = password
+        target.mailboxCheck = mailbox
+        // Interval/timeout inheritance is resolved in finish(), once modules and globals are known.
+        target.interval = interval ?? .zero
+        target.timeout = timeout ?? .zero
+        state.targets.append(PendingTarget(section: item, moduleName: moduleName, moduleSection: moduleSection, target: target))
+    }
+
+    static func finish(_ state: LoadState) throws -> ProbeConfig {
+        var targets: [TargetConfig] = []
+        for pending in state.targets {
+            var target = pending.target
+            if let moduleName = pending.moduleName {
+                if let module = state.modules[moduleName] {
+                    target.module = module
+                } else if moduleName == "default" {
+                    target.module = .builtinDefault
+                } else {
+                    let known = (state.modules.keys.sorted() + ["default"]).joined(separator: ", ")
+                    throw (pending.moduleSection ?? pending.section).error("unknown module \"\(moduleName)\" (defined: \(known))")
+                }
+            } else if let module = state.modules["default"] {
+                target.module = module
+            }
+            if target.interval == .zero { target.interval = target.module.interval ?? state.global.interval }
+            if target.timeout == .zero { target.timeout = target.module.timeout ?? state.global.timeout }
+            if target.caFile == nil { target.caFile = target.module.caFile }
+            target.resolve += target.module.resolve
+            guard target.timeout <= target.interval else {
+                throw pending.section.error(
+                    "timeout \(DurationText.format(target.timeout)) is longer than interval \(DurationText.format(target.interval))")
+            }
+            targets.append(target)
+        }
+        return ProbeConfig(global: state.global, modules: state.modules, targets: targets, warnings: state.warnings)
+    }
+
+    static func pins(_ section: YAMLSection) throws -> [ResolvePin] {
+        try section.stringList().enumerated().map { index, text in
+            switch ResolvePin.parse(text) {
+            case .success(let pin): return pin
+            case .failure(let error):
+                let items = (try? section.items()) ?? [section]
+                throw items[min(index, items.count - 1)].error(error.description)
+            }
+        }
+    }
+
+    static func readableFile(_ section: YAMLSection) throws -> String {
+        let path = try section.nonEmptyString()
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw section.error("cannot read \(path)")
+        }
+        return path
+    }
+
+    static func isValidLabelName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !name.hasPrefix("__") else { return false }
+        let isStart = { (c: Unicode.Scalar) in (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c == "_" }
+        return isStart(first) && name.unicodeScalars.allSatisfy { isStart($0) || ($0 >= "0" && $0 <= "9") }
+    }
+
+    static func isPlausibleAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !text.contains(where: \.isWhitespace)
+    }
+}

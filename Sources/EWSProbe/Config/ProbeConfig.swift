@@ -1,0 +1,97 @@
+/// A named set of checks with their settings (blackbox_exporter's "module").
+public struct ModuleConfig: Sendable {
+    public var name: String
+    public var checks: [any Check]
+    public var timeout: Duration?
+    public var interval: Duration?
+    public var caFile: String?
+    public var resolve: [ResolvePin]
+
+    public init(
+        name: String, checks: [any Check], timeout: Duration? = nil, interval: Duration? = nil,
+        caFile: String? = nil, resolve: [ResolvePin] = []
+    ) {
+        self.name = name
+        self.checks = checks
+        self.timeout = timeout
+        self.interval = interval
+        self.caFile = caFile
+        self.resolve = resolve
+    }
+
+    /// The built-in module: every registered check with its default settings.
+    public static let builtinDefault = ModuleConfig(
+        name: "default", checks: CheckRegistry.all.map { makeDefault($0) })
+
+    static func makeDefault<C: Check>(_ type: C.Type) -> any Check { C() }
+
+    public var checkNames: [String] { checks.map { type(of: $0).name } }
+}
+
+/// One EWS endpoint to watch.
+public struct TargetConfig: Sendable {
+    public var name: String
+    public var url: EndpointURL
+    public var module: ModuleConfig
+    public var interval: Duration
+    public var timeout: Duration
+    public var labels: [(String, String)]
+    /// Target pins first, then the module's.
+    public var resolve: [ResolvePin]
+    public var caFile: String?
+    public var username: String?
+    public var password: SecretReference?
+    public var mailboxCheck: String?
+
+    public init(
+        name: String, url: EndpointURL, module: ModuleConfig = .builtinDefault,
+        interval: Duration = GlobalConfig.defaultInterval, timeout: Duration = GlobalConfig.defaultTimeout,
+        labels: [(String, String)] = [], resolve: [ResolvePin] = [], caFile: String? = nil,
+        username: String? = nil, password: SecretReference? = nil, mailboxCheck: String? = nil
+    ) {
+        self.name = name
+        self.url = url
+        self.module = module
+        self.interval = interval
+        self.timeout = timeout
+        self.labels = labels
+        self.resolve = resolve
+        self.caFile = caFile
+        self.username = username
+        self.password = password
+        self.mailboxCheck = mailboxCheck
+    }
+
+    /// The pin that applies to the URL's host and port, if any.
+    public var pin: ResolvePin? {
+        resolve.first { $0.matches(host: url.host, port: url.port) }
+    }
+}
+
+/// Settings that apply to the whole process.
+public struct GlobalConfig: Sendable {
+    public static let defaultInterval: Duration = .seconds(60)
+    public static let defaultTimeout: Duration = .seconds(15)
+    public static let defaultMaxConcurrency = 64
+
+    public var interval: Duration = defaultInterval
+    public var timeout: Duration = defaultTimeout
+    public var maxConcurrency: Int = defaultMaxConcurrency
+
+    public init() {}
+}
+
+/// A loaded, validated configuration.
+public struct ProbeConfig: Sendable {
+    public var global: GlobalConfig
+    public var modules: [String: ModuleConfig]
+    public var targets: [TargetConfig]
+    public var warnings: [ConfigWarning]
+
+    public init(global: GlobalConfig = GlobalConfig(), modules: [String: ModuleConfig] = [:], targets: [TargetConfig] = [], warnings: [ConfigWarning] = []) {
+        self.global = global
+        self.modules = modules
+        self.targets = targets
+        self.warnings = warnings
+    }
+}

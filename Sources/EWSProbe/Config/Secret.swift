@@ -1,0 +1,61 @@
+import Foundation
+
+/// Where a password lives. Passwords are only ever given by reference, so config files,
+/// command lines and errors never carry them.
+public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
+    case file(String)
+    case environment(String)
+
+    public var description: String {
+        switch self {
+        case .file(let path): "password_file \(path)"
+        case .environment(let name): "password_env \(name)"
+        }
+    }
+
+    /// Reads the secret now (files may be rotated between runs). Errors never include the value.
+    public func load() throws -> Secret {
+        switch self {
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw SecretError(message: "cannot read password_file \(path)")
+            }
+            guard var text = String(data: data, encoding: .utf8) else {
+                throw SecretError(message: "password_file \(path) is not UTF-8")
+            }
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            guard !text.isEmpty else { throw SecretError(message: "password_file \(path) is empty") }
+            return Secret(text)
+        case .environment(let name):
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw SecretError(message: "environment variable \(name) (password_env) is not set")
+            }
+            return Secret(value)
+        }
+    }
+
+    /// True when a password file can be read by group or others (worth a warning).
+    public var isWorldReadable: Bool {
+        guard case .file(let path) = self,
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let mode = attributes[.posixPermissions] as? Int
+        else { return false }
+        return mode & 0o044 != 0
+    }
+}
+
+public struct SecretError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A password in memory. It prints as a placeholder so that string interpolation, logging or a
+/// debugger dump cannot reveal it; only `reveal()` hands the value to the code that must send it.
+public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    private let value: String
+    public init(_ value: String) { self.value = value }
+    public func reveal() -> String { value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}

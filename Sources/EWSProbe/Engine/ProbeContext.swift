@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+/// Where the addresses a probe connects to came from.
+public enum AddressSource: String, Sendable {
+    /// The resolver answered.
+    case dns
+    /// A `resolve` pin (config or --resolve) named them; no lookup happened.
+    case pinned
+    /// The URL's host is an IP address.
+    case literal
+}
+
+/// The outcome of resolving the target's host, shared by every check of one run.
+public struct AddressResolution: Sendable {
+    public var addresses: [String]
+    public var source: AddressSource
+    public var failure: ResolveFailure?
+    public var durationSeconds: Double
+}
+
+/// Everything a check needs for one run of one target, and the work checks share:
+/// `dns` resolves once, `tcp` and later checks reuse those addresses; one connection scope lets
+/// a TLS handshake serve the HTTP exchanges that follow.
+public final class ProbeContext: Sendable {
+    public let target: TargetConfig
+    public let transport: Transport
+    public let scope: ConnectionScope
+    public let resolver: Resolver
+    public let deadline: ContinuousClock.Instant
+    private let resolution = Mutex<Task<AddressResolution, Never>?>(nil)
+
+    public init(target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil) {
+        self.target = target
+        self.transport = transport
+        self.scope = ConnectionScope()
+        self.resolver = resolver ?? ProbeContext.resolver(for: target.module)
+        self.deadline = deadline ?? ContinuousClock.now + target.timeout
+    }
+
+    /// The resolver the module's `dns` check names, else the system's.
+    static func resolver(for module: ModuleConfig) -> Resolver {
+        let dns = module.checks.compactMap { $0 as? DNSCheck }.first
+        return Resolver(source: dns?.server ?? .system)
+    }
+
+    /// Time left before the target's timeout, never less than a millisecond.
+    public var remaining: Duration {
+        max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
+    }
+
+    /// The target's addresses, resolved once per run whichever check asks first.
+    public func addresses() async -> AddressResolution {
+        let task = resolution.withLock { current -> Task<AddressResolution, Never> in
+            if let current { return current }
+            let created = Task { await self.resolve() }
+            current = created
+            return created
+        }
+        return await task.value
+    }
+
+    private func resolve() async -> AddressResolution {
+        let host = target.url.host
+        if let pin = target.pin {
+            return AddressResolution(addresses: pin.addresses, source: .pinned, failure: nil, durationSeconds: 0)
+        }
+        if IPAddress.isLiteral(host) {
+            return AddressResolution(addresses: [host], source: .literal, failure: nil, durationSeconds: 0)
+        }
+        let start = ContinuousClock.now
+        let result = await resolver.resolve(host, timeout: remaining)
+        let elapsed = (ContinuousClock.now - start).seconds
+        switch result {
+        case .success(let addresses):
+            return AddressResolution(addresses: addresses, source: .dns, failure: nil, durationSeconds: elapsed)
+        case .failure(let failure):
+            return AddressResolution(addresses: [], source: .dns, failure: failure, durationSeconds: elapsed)
+        }
+    }
+
+    /// A request to the target URL with the target's TLS settings, pinned to `address`.
+    public func request(
+        method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        freshConnection: Bool = false
+    ) -> HTTPRequest {
+        HTTPRequest(
+            url: target.url.description, method: method, headers: headers, body: body, timeout: remaining,
+            pinnedAddress: address, freshConnection: freshConnection, caFile: target.caFile)
+    }
+}
+
+/// Small helpers every check uses to time itself and build its result.
+public struct CheckTimer: Sendable {
+    let start = ContinuousClock.now
+    public init() {}
+    public var elapsed: Double { (ContinuousClock.now - start).seconds }
+}

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Runs every check of a target's module once, in order, within the target's timeout.
+public struct ProbeRunner: Sendable {
+    public var transport: Transport
+
+    public init(transport: Transport = Transport()) {
+        self.transport = transport
+    }
+
+    public func run(_ target: TargetConfig) async -> ProbeReport {
+        let startedAt = Date().timeIntervalSince1970
+        let clockStart = ContinuousClock.now
+        let ctx = ProbeContext(target: target, transport: transport)
+        var results: [CheckResult] = []
+        var timedOut = false
+        for check in target.module.checks {
+            let name = type(of: check).name
+            if Task.isCancelled || ContinuousClock.now >= ctx.deadline {
+                timedOut = true
+                results.append(
+                    CheckResult(
+                        check: name, status: .fail, reason: "probe_timeout",
+                        summary: "not run: the target's timeout (\(DurationText.format(target.timeout))) was used up"))
+                continue
+            }
+            let checkStart = ContinuousClock.now
+            var result = await check.run(ctx)
+            if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
+            results.append(result)
+        }
+        return ProbeReport(
+            targetName: target.name, url: target.url.description, startedAt: startedAt,
+            durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
+    }
+}

@@ -1,0 +1,32 @@
+import CCurl
+
+/// A private connection pool: exchanges that name the same scope may reuse each other's
+/// kept-alive connection, and no other probe can. A probe uses one scope so the TLS handshake
+/// of one check serves the HTTP checks after it; NTLM legs use one to stay on one connection.
+public final class ConnectionScope: @unchecked Sendable {
+    let share: UnsafeMutableRawPointer
+
+    public init() {
+        _ = CurlEventLoop.shared
+        guard let share = curl_share_init() else { fatalError("curl_share_init failed") }
+        _ = ewscurl_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_CONNECT.rawValue))
+        self.share = share
+    }
+
+    deinit {
+        CurlEventLoop.shared.releaseShare(share)
+    }
+}
+
+/// The HTTP client every check uses.
+public struct Transport: Sendable {
+    public init() {}
+
+    public func exchange(_ request: HTTPRequest, scope: ConnectionScope? = nil) async throws(TransportError) -> HTTPResponse {
+        var request = request
+        // Without a scope a connection would linger in the shared pool where another probe could
+        // pick it up; close it instead.
+        if scope == nil { request.freshConnection = true }
+        return try await CurlEventLoop.shared.perform(request, scope: scope)
+    }
+}

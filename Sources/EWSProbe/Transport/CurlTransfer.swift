@@ -1,0 +1,327 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// The state of one libcurl transfer: its easy handle, the C lists it owns, the bytes received
+/// and the continuation to resume. Created by any thread; configured, driven and finished on the
+/// curl loop thread only (the lock guards the hand-over and cancellation).
+final class CurlTransfer: @unchecked Sendable {
+    static let headerByteLimit = 256 * 1024
+
+    let request: HTTPRequest
+    let scope: ConnectionScope?
+    private(set) var easy: UnsafeMutableRawPointer?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var connectToList: UnsafeMutablePointer<curl_slist>?
+    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+
+    private var status = 0
+    private var httpVersion = ""
+    private var headers: [(String, String)] = []
+    private var headerBytes = 0
+    private var body: [UInt8] = []
+    private var bodyTruncated = false
+    private var headersTooLarge = false
+
+    private struct Control {
+        var continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>?
+        var cancelled = false
+    }
+    private let control = Mutex(Control())
+
+    init(request: HTTPRequest, scope: ConnectionScope?) {
+        self.request = request
+        self.scope = scope
+    }
+
+    func setContinuation(_ continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>) {
+        let alreadyCancelled = control.withLock { state -> Bool in
+            state.continuation = continuation
+            return state.cancelled
+        }
+        if alreadyCancelled { finish(code: CURLE_ABORTED_BY_CALLBACK, cancelled: true) }
+    }
+
+    var isCancelled: Bool { control.withLock { $0.cancelled } }
+
+    func markCancelled() {
+        let shouldFinish = control.withLock { state -> Bool in
+            state.cancelled = true
+            return easy == nil
+        }
+        if shouldFinish { finish(code: CURLE_ABORTED_BY_CALLBACK, cancelled: true) }
+    }
+
+    /// Creates and configures the easy handle; on failure the transfer is finished at once.
+    func start() -> UnsafeMutableRawPointer? {
+        guard let handle = curl_easy_init() else {
+            finish(code: CURLE_OUT_OF_MEMORY, cancelled: false)
+            return nil
+        }
+        easy = handle
+        let code = configure(handle)
+        guard code == CURLE_OK else {
+            finish(code: code, cancelled: false)
+            return nil
+        }
+        return handle
+    }
+
+    private func configure(_ h: UnsafeMutableRawPointer) -> CURLcode {
+        let userdata = Unmanaged.passUnretained(self).toOpaque()
+        var results: [CURLcode] = []
+        func set(_ option: CURLoption, _ value: Int) { results.append(ewscurl_setopt_long(h, option, value)) }
+        func set(_ option: CURLoption, _ value: String) { results.append(value.withCString { ewscurl_setopt_ptr(h, option, $0) }) }
+
+        set(CURLOPT_URL, request.url)
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
+        set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.timeout.milliseconds))
+        set(CURLOPT_FOLLOWLOCATION, 0)
+        // No proxy from the environment unless asked: a probe must reach the target itself.
+        set(CURLOPT_PROXY, request.proxy ?? "")
+        set(CURLOPT_DNS_CACHE_TIMEOUT, 0)
+        if request.http11 { set(CURLOPT_HTTP_VERSION, EWSCURL_HTTP_VERSION_1_1) }
+        if request.freshConnection {
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+        }
+        if request.connectOnly { set(CURLOPT_CONNECT_ONLY, 1) }
+        if let address = request.pinnedAddress, let url = EndpointURL(request.url) {
+            let entry = "\(IPAddress.bracketed(url.host)):\(url.port):\(IPAddress.bracketed(address)):\(url.port)"
+            connectToList = curl_slist_append(nil, entry)
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_CONNECT_TO, connectToList))
+        }
+        if !request.verifyPeer {
+            set(CURLOPT_SSL_VERIFYPEER, 0)
+            set(CURLOPT_SSL_VERIFYHOST, 0)
+        }
+        if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
+        if request.captureCertificates { set(CURLOPT_CERTINFO, 1) }
+        if let scope { results.append(ewscurl_setopt_ptr(h, CURLOPT_SHARE, UnsafeRawPointer(scope.share))) }
+
+        switch request.method {
+        case "GET": break
+        case "HEAD": set(CURLOPT_NOBODY, 1)
+        case "POST": set(CURLOPT_POST, 1)
+        default: set(CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if let body = request.body {
+            set(CURLOPT_POSTFIELDSIZE, body.count)
+            results.append(body.withUnsafeBytes { ewscurl_setopt_ptr(h, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) })
+        }
+        // An empty Expect stops curl from waiting for "100 Continue" on POST bodies.
+        var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")
+        for (name, value) in request.headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        headerList = list
+        results.append(ewscurl_setopt_ptr(h, CURLOPT_HTTPHEADER, headerList))
+
+        results.append(errorBuffer.withUnsafeMutableBufferPointer { ewscurl_setopt_ptr(h, CURLOPT_ERRORBUFFER, $0.baseAddress) })
+        results.append(ewscurl_setopt_write(h, CURLOPT_WRITEFUNCTION, curlWriteBody))
+        results.append(ewscurl_setopt_ptr(h, CURLOPT_WRITEDATA, userdata))
+        results.append(ewscurl_setopt_write(h, CURLOPT_HEADERFUNCTION, curlWriteHeader))
+        results.append(ewscurl_setopt_ptr(h, CURLOPT_HEADERDATA, userdata))
+        return results.first { $0 != CURLE_OK } ?? CURLE_OK
+    }
+
+    // MARK: callbacks (loop thread)
+
+    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let room = request.bodyLimit - body.count
+        if bytes.count > room {
+            body.append(contentsOf: bytes.prefix(max(0, room)))
+            bodyTruncated = true
+            return false
+        }
+        body.append(contentsOf: bytes)
+        return true
+    }
+
+    fileprivate func receiveHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        headerBytes += bytes.count
+        if headerBytes > CurlTransfer.headerByteLimit {
+            headersTooLarge = true
+            return false
+        }
+        var line = String(decoding: bytes, as: UTF8.self)
+        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            // A new status line starts a new response (100 Continue, or a later NTLM leg).
+            let parts = line.split(separator: " ", maxSplits: 2)
+            httpVersion = parts.first.map { String($0.dropFirst(5)) } ?? ""
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            headers.removeAll()
+        } else if line.isEmpty {
+            return true
+        } else if line.first == " " || line.first == "\t", !headers.isEmpty {
+            headers[headers.count - 1].1 += " " + line.trimmingCharacters(in: .whitespaces)
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.append((name, value))
+        }
+        return true
+    }
+
+    // MARK: completion (loop thread)
+
+    func finish(code: CURLcode, cancelled: Bool) {
+        let result: Result<HTTPResponse, TransportError>
+        var timings = PhaseTimings()
+        var connection = ConnectionFacts()
+        var tls = TLSFacts()
+        if let h = easy {
+            timings = readTimings(h)
+            connection = readConnection(h)
+            tls = readTLS(h)
+        }
+        let stoppedForSize = code == CURLE_WRITE_ERROR && bodyTruncated
+        if cancelled {
+            result = .failure(error(.cancelled, code, "cancelled", timings, connection, tls))
+        } else if code == CURLE_OK || stoppedForSize {
+            result = .success(
+                HTTPResponse(
+                    status: status, httpVersion: httpVersion, headers: headers, body: body,
+                    bodyTruncated: bodyTruncated, timings: timings, connection: connection, tls: tls))
+        } else {
+            result = .failure(error(classify(code), code, message(code), timings, connection, tls))
+        }
+        release()
+        let continuation = control.withLock { state in
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: result)
+    }
+
+    private func classify(_ code: CURLcode) -> TransportError.Kind {
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT: return .timeout
+        case CURLE_COULDNT_RESOLVE_HOST: return .resolve
+        case CURLE_COULDNT_CONNECT:
+            switch osErrno {
+            case Int(ECONNREFUSED): return .refused
+            case Int(ETIMEDOUT): return .timeout
+            default: return .unreachable
+            }
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+            CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_INVALIDCERTSTATUS:
+            return .tls
+        case CURLE_WRITE_ERROR where headersTooLarge, CURLE_FILESIZE_EXCEEDED: return .tooLarge
+        case CURLE_RECV_ERROR where headersTooLarge: return .tooLarge
+        case CURLE_WEIRD_SERVER_REPLY, CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR,
+            CURLE_HTTP2, CURLE_PARTIAL_FILE:
+            return .protocolError
+        default: return .other
+        }
+    }
+
+    private var osErrno: Int {
+        guard let h = easy else { return 0 }
+        var value = 0
+        _ = ewscurl_getinfo_long(h, CURLINFO_OS_ERRNO, &value)
+        return value
+    }
+
+    private func message(_ code: CURLcode) -> String {
+        if headersTooLarge { return "response headers exceed \(CurlTransfer.headerByteLimit) bytes" }
+        let text = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return text.isEmpty ? String(cString: curl_easy_strerror(code)) : text
+    }
+
+    private func error(
+        _ kind: TransportError.Kind, _ code: CURLcode, _ message: String, _ timings: PhaseTimings,
+        _ connection: ConnectionFacts, _ tls: TLSFacts
+    ) -> TransportError {
+        TransportError(
+            kind: kind, curlCode: Int(code.rawValue), osErrno: osErrno, message: message, timings: timings,
+            connection: connection, tls: tls)
+    }
+
+    private func readTimings(_ h: UnsafeMutableRawPointer) -> PhaseTimings {
+        func seconds(_ info: CURLINFO) -> Double {
+            var value: curl_off_t = 0
+            _ = ewscurl_getinfo_off(h, info, &value)
+            return Double(value) / 1_000_000
+        }
+        var t = PhaseTimings()
+        t.nameLookup = seconds(CURLINFO_NAMELOOKUP_TIME_T)
+        t.connect = seconds(CURLINFO_CONNECT_TIME_T)
+        t.tlsHandshake = seconds(CURLINFO_APPCONNECT_TIME_T)
+        t.preTransfer = seconds(CURLINFO_PRETRANSFER_TIME_T)
+        t.firstByte = seconds(CURLINFO_STARTTRANSFER_TIME_T)
+        t.total = seconds(CURLINFO_TOTAL_TIME_T)
+        return t
+    }
+
+    private func readConnection(_ h: UnsafeMutableRawPointer) -> ConnectionFacts {
+        func long(_ info: CURLINFO) -> Int {
+            var value = 0
+            _ = ewscurl_getinfo_long(h, info, &value)
+            return value
+        }
+        func string(_ info: CURLINFO) -> String {
+            var pointer: UnsafeMutablePointer<CChar>?
+            _ = ewscurl_getinfo_str(h, info, &pointer)
+            return pointer.map { String(cString: $0) } ?? ""
+        }
+        var facts = ConnectionFacts()
+        facts.peerAddress = string(CURLINFO_PRIMARY_IP)
+        facts.peerPort = long(CURLINFO_PRIMARY_PORT)
+        facts.localAddress = string(CURLINFO_LOCAL_IP)
+        facts.localPort = long(CURLINFO_LOCAL_PORT)
+        facts.newConnections = long(CURLINFO_NUM_CONNECTS)
+        return facts
+    }
+
+    private func readTLS(_ h: UnsafeMutableRawPointer) -> TLSFacts {
+        var facts = TLSFacts()
+        guard request.url.lowercased().hasPrefix("https:") else { return facts }
+        var verify = 0
+        _ = ewscurl_getinfo_long(h, CURLINFO_SSL_VERIFYRESULT, &verify)
+        facts.verifyResult = verify
+        if request.captureCertificates {
+            var raw: UnsafeMutableRawPointer?
+            _ = ewscurl_getinfo_ptr(h, CURLINFO_CERTINFO, &raw)
+            if let info = raw?.assumingMemoryBound(to: curl_certinfo.self).pointee, let lists = info.certinfo {
+                for index in 0..<Int(info.num_of_certs) {
+                    var node = lists[index]
+                    while let current = node {
+                        let line = String(cString: current.pointee.data)
+                        if line.hasPrefix("Cert:") { facts.chainPEM.append(String(line.dropFirst(5))) }
+                        node = current.pointee.next
+                    }
+                }
+            }
+        }
+        return facts
+    }
+
+    private func release() {
+        if let h = easy {
+            if scope != nil { _ = ewscurl_setopt_ptr(h, CURLOPT_SHARE, nil) }
+            curl_easy_cleanup(h)
+        }
+        easy = nil
+        curl_slist_free_all(headerList)
+        curl_slist_free_all(connectToList)
+        headerList = nil
+        connectToList = nil
+    }
+}
+
+private func curlWriteBody(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
+    guard let user else { return 0 }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
+    let length = size * count
+    return transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}
+
+private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
+    guard let user else { return 0 }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
+    let length = size * count
+    return transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}
