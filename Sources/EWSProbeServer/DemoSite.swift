@@ -1,0 +1,92 @@
+import EWSProbe
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A small simulated EWS site on loopback, so `ewsprobe demo` shows real results without Exchange.
+/// It answers the EWS URL like on-premises Exchange does without credentials: 401 with one
+/// `WWW-Authenticate` per offered scheme.
+public enum DemoSite {
+    public static func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let challenge: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "Negotiate"))
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM"))
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"mail.demo.test\""))
+            headers.append(HTTPField(name: HTTPField.Name("X-FEServer")!, value: "DEMO-CAS1"))
+            return Response(status: .unauthorized, headers: headers)
+        }
+        router.post("/EWS/Exchange.asmx", use: challenge)
+        router.get("/EWS/Exchange.asmx", use: challenge)
+        router.get("/EWS/healthcheck.htm") { _, _ in "200 OK\n" }
+        return router
+    }
+
+    /// The bundled config, pointed at the demo site's port. 127.0.0.2 has nothing listening,
+    /// which stands in for a farm node that is down; `closedPort` stands in for a firewall.
+    public static func config(sitePort: Int, closedPort: Int) -> String {
+        """
+        global:
+          interval: 15s
+          timeout: 5s
+        modules:
+          cloud_connector:
+            checks: [dns, tcp]
+        targets:
+          - name: demo-healthy
+            url: http://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
+            module: cloud_connector
+            resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
+            labels: {site: demo}
+          - name: demo-one-node-down
+            url: http://farm.demo.test:\(sitePort)/EWS/Exchange.asmx
+            module: cloud_connector
+            resolve: ["farm.demo.test:\(sitePort):127.0.0.1,127.0.0.2"]
+            labels: {site: demo}
+          - name: demo-port-closed
+            url: http://closed.demo.test:\(closedPort)/EWS/Exchange.asmx
+            module: cloud_connector
+            resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
+            labels: {site: demo}
+        """
+    }
+
+    /// Starts the site on 127.0.0.1 and returns its port once it listens, plus the task running it.
+    public static func start(logger: Logger) async throws -> (port: Int, task: Task<Void, any Error>) {
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "demo-ews"),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let task = Task { try await app.run() }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw DemoError(message: "the demo site did not start") }
+        return (port, task)
+    }
+
+    /// A loopback port with nothing listening: bind, read the port, close.
+    public static func closedPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length)
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

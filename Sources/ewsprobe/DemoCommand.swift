@@ -1,0 +1,34 @@
+import ArgumentParser
+import EWSProbe
+import EWSProbeServer
+import Logging
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Start a simulated EWS site on loopback and serve probes of it (no Exchange needed).")
+
+    @Option(help: "Address for the exporter, HOST:PORT.")
+    var listen = "127.0.0.1:9905"
+
+    @Option(help: "Log level.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let logger = makeLogger(level: logLevel)
+        let site = try await DemoSite.start(logger: Logger(label: "demo-site"))
+        let yaml = DemoSite.config(sitePort: site.port, closedPort: DemoSite.closedPort())
+        let config: ProbeConfig
+        do {
+            config = try ConfigLoader.load(yaml: yaml, name: "<demo>")
+        } catch {
+            failConfig(error)
+        }
+        guard let (host, port) = ListenAddress.parse(listen) else { failConfig("--listen: expected HOST:PORT") }
+        logger.info("demo EWS site on 127.0.0.1:\(site.port)")
+        try await ExporterServer(config: config, host: host, port: port, logger: logger).run { bound in
+            logger.info("ewsprobe demo: status page http://\(host):\(bound)/  metrics http://\(host):\(bound)/metrics")
+        }
+        site.task.cancel()
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import EWSProbe
+import Foundation
+
+struct ProbeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Probe EWS URLs once and print a step-by-step report (exit 0 pass, 1 warn, 2 fail, 3 usage).")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @Argument(help: "EWS URLs, e.g. https://mail.example.com/EWS/Exchange.asmx, or configured target names with --config.")
+    var urls: [String]
+
+    @Option(help: "Configuration file: its modules (and its targets, when an argument names one).")
+    var config: String?
+
+    @Option(help: "Module to run (default: every check).")
+    var module: String?
+
+    @Option(help: "Output format.")
+    var format: Format = .text
+
+    @Option(help: "Timeout for the whole probe of one URL, e.g. 10s.")
+    var timeout: String?
+
+    @Option(help: "Additional trusted CA certificate file (PEM).")
+    var caFile: String?
+
+    @Option(help: "Pin HOST:PORT:ADDR[,ADDR...] without DNS (curl's syntax; repeatable).")
+    var resolve: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Show each check's trace.")
+    var verbose = false
+
+    func run() async throws {
+        let targets = buildTargets()
+        let runner = ProbeRunner()
+        var worst: Int32 = 0
+        for target in targets {
+            let report = await runner.run(target)
+            switch format {
+            case .json: print(JSONReport.line(report, includeTrace: verbose))
+            case .text: print(HumanReport.render(report, verbose: verbose), terminator: "")
+            }
+            worst = max(worst, report.exitCode)
+        }
+        throw ExitCode(worst)
+    }
+
+    func buildTargets() -> [TargetConfig] {
+        var loaded = ProbeConfig()
+        if let config {
+            do {
+                loaded = try ConfigLoader.load(file: config)
+            } catch {
+                failConfig(error)
+            }
+        }
+        var moduleConfig = ModuleConfig.builtinDefault
+        if let module {
+            if let found = loaded.modules[module] {
+                moduleConfig = found
+            } else if module != "default" {
+                failConfig("unknown module \"\(module)\" (defined: \((loaded.modules.keys.sorted() + ["default"]).joined(separator: ", ")))")
+            }
+        }
+        var pins: [ResolvePin] = []
+        for text in resolve {
+            switch ResolvePin.parse(text) {
+            case .success(let pin): pins.append(pin)
+            case .failure(let error): failConfig("--resolve: \(error)")
+            }
+        }
+        var timeoutValue: Duration?
+        if let timeout {
+            guard let parsed = DurationText.parse(timeout) else { failConfig("--timeout: invalid duration \"\(timeout)\"") }
+            timeoutValue = parsed
+        }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            failConfig("--ca-file: cannot read \(caFile)")
+        }
+        return urls.map { text in
+            var target: TargetConfig
+            if let configured = loaded.targets.first(where: { $0.name == text }) {
+                target = configured
+                if module != nil { target.module = moduleConfig }
+            } else {
+                guard let url = EndpointURL(text) else {
+                    failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
+                }
+                target = TargetConfig(name: url.host, url: url, module: moduleConfig)
+                target.timeout = moduleConfig.timeout ?? loaded.global.timeout
+                target.caFile = moduleConfig.caFile
+                target.resolve = moduleConfig.resolve
+            }
+            target.resolve = pins + target.resolve
+            if let timeoutValue { target.timeout = timeoutValue }
+            if let caFile { target.caFile = caFile }
+            return target
+        }
+    }
+}
+
+extension String: @retroactive Error {}
