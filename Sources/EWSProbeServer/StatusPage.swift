@@ -16,13 +16,15 @@ enum StatusPage {
         for state in targets {
             let name = escape(state.target.name)
             guard let report = state.latest else {
-                html += "<tr><td>\(name)<br><small>\(escape(state.target.url.description))</small></td><td>pending</td><td></td><td>never</td></tr>\n"
+                html +=
+                    "<tr><td>\(name)<br><small>\(escape(state.target.url.description))</small></td><td>pending</td><td></td><td>never</td></tr>\n"
                 continue
             }
             var checks = ""
             for check in report.checks {
                 let reason = check.reason.map { " <b>\(escape($0))</b>" } ?? ""
-                checks += "<div class=\"\(check.status.rawValue)\">\(escape(check.check)): \(check.status.rawValue)\(reason) – \(escape(check.summary))</div>"
+                checks +=
+                    "<div class=\"\(check.status.rawValue)\">\(escape(check.check)): \(check.status.rawValue)\(reason) – \(escape(check.summary))</div>"
             }
             let age = Int(Date().timeIntervalSince1970 - report.startedAt)
             html += "<tr><td>\(name)<br><small>\(escape(state.target.url.description))</small></td>"

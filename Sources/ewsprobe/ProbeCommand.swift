@@ -64,7 +64,8 @@ struct ProbeCommand: AsyncParsableCommand {
             if let found = loaded.modules[module] {
                 moduleConfig = found
             } else if module != "default" {
-                failConfig("unknown module \"\(module)\" (defined: \((loaded.modules.keys.sorted() + ["default"]).joined(separator: ", ")))")
+                failConfig(
+                    "unknown module \"\(module)\" (defined: \((loaded.modules.keys.sorted() + ["default"]).joined(separator: ", ")))")
             }
         }
         var pins: [ResolvePin] = []

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `tcp`: a TCP connection to the URL's port on every resolved address, each measured on its own.
 /// The cloud service may land on any address, so by default one bad address fails the check.
 public struct TCPCheck: Check {
@@ -133,5 +135,3 @@ public struct TCPCheck: Check {
         String(format: "%.1f ms", seconds * 1000)
     }
 }
-
-import Foundation

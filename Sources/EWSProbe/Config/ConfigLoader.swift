@@ -279,7 +279,9 @@ public enum ConfigLoader {
         }
         if let password, password.isWorldReadable, let section = passwordSection {
             state.warnings.append(
-                ConfigWarning(file: section.file, line: section.line, key: section.path, message: "password file is readable by group or others (chmod 600)"))
+                ConfigWarning(
+                    file: section.file, line: section.line, key: section.path,
+                    message: "password file is readable by group or others (chmod 600)"))
         }
         var target = TargetConfig(name: targetName, url: url)
         target.labels = labels

@@ -88,7 +88,10 @@ public struct ProbeConfig: Sendable {
     public var targets: [TargetConfig]
     public var warnings: [ConfigWarning]
 
-    public init(global: GlobalConfig = GlobalConfig(), modules: [String: ModuleConfig] = [:], targets: [TargetConfig] = [], warnings: [ConfigWarning] = []) {
+    public init(
+        global: GlobalConfig = GlobalConfig(), modules: [String: ModuleConfig] = [:], targets: [TargetConfig] = [],
+        warnings: [ConfigWarning] = []
+    ) {
         self.global = global
         self.modules = modules
         self.targets = targets

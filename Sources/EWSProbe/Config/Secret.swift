@@ -23,7 +23,7 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
             guard var text = String(data: data, encoding: .utf8) else {
                 throw SecretError(message: "password_file \(path) is not UTF-8")
             }
-            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            while let last = text.unicodeScalars.last, last == "\n" || last == "\r" { text.unicodeScalars.removeLast() }
             guard !text.isEmpty else { throw SecretError(message: "password_file \(path) is empty") }
             return Secret(text)
         case .environment(let name):

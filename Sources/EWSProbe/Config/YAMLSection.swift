@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A located view of one YAML node: every accessor that fails throws a `ConfigError` naming
@@ -153,8 +154,6 @@ public enum DurationText {
         return "\(s)s"
     }
 }
-
-import Foundation
 
 extension Duration {
     public var seconds: Double {

@@ -79,7 +79,8 @@ public struct ProbeReport: Sendable {
     /// Set when the whole run hit the target's timeout before every check finished.
     public var timedOut: Bool
 
-    public init(targetName: String, url: String, startedAt: Double, durationSeconds: Double, checks: [CheckResult], timedOut: Bool = false) {
+    public init(targetName: String, url: String, startedAt: Double, durationSeconds: Double, checks: [CheckResult], timedOut: Bool = false)
+    {
         self.targetName = targetName
         self.url = url
         self.startedAt = startedAt

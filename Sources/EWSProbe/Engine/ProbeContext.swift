@@ -30,7 +30,9 @@ public final class ProbeContext: Sendable {
     public let deadline: ContinuousClock.Instant
     private let resolution = Mutex<Task<AddressResolution, Never>?>(nil)
 
-    public init(target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil) {
+    public init(
+        target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil
+    ) {
         self.target = target
         self.transport = transport
         self.scope = ConnectionScope()

@@ -13,15 +13,19 @@ public final class ExporterMetrics: Sendable {
     private let reloadTimestamp: Gauge
 
     public init() {
-        let build = registry.gauge("ewsprobe_build_info", [("version", ExporterMetrics.version)],
+        let build = registry.gauge(
+            "ewsprobe_build_info", [("version", ExporterMetrics.version)],
             help: "Build information of the running ewsprobe; the value is always 1.")
         build.value(1)
-        lag = registry.histogram("ewsprobe_scheduler_lag_seconds", [],
+        lag = registry.histogram(
+            "ewsprobe_scheduler_lag_seconds", [],
             buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
             help: "How late probe runs started compared with their schedule.")
         inFlight = registry.gauge("ewsprobe_probes_in_flight", help: "Probe runs executing now.")
-        reloadSuccess = registry.gauge("ewsprobe_config_last_reload_successful", help: "Whether the last configuration load succeeded (1) or was refused (0).")
-        reloadTimestamp = registry.gauge("ewsprobe_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully.")
+        reloadSuccess = registry.gauge(
+            "ewsprobe_config_last_reload_successful", help: "Whether the last configuration load succeeded (1) or was refused (0).")
+        reloadTimestamp = registry.gauge(
+            "ewsprobe_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully.")
     }
 
     public func configLoaded(success: Bool) {
@@ -37,7 +41,8 @@ public final class ExporterMetrics: Sendable {
     func probeFinished(_ report: ProbeReport) {
         inFlight.decrement()
         for check in report.checks {
-            registry.histogram("ewsprobe_check_run_duration_seconds", [("check", check.check)],
+            registry.histogram(
+                "ewsprobe_check_run_duration_seconds", [("check", check.check)],
                 buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
                 help: "Distribution of check durations over all targets."
             ).record(check.durationSeconds)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The step-by-step text report of `ewsprobe probe`, in the spirit of Microsoft's Remote
 /// Connectivity Analyzer: one line per check, the trace under it when asked.
 public enum HumanReport {
@@ -18,5 +20,3 @@ public enum HumanReport {
         return out
     }
 }
-
-import Foundation

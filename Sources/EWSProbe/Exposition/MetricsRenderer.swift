@@ -20,7 +20,8 @@ public enum MetricsRenderer {
     static func add(_ state: ResultStore.TargetState, to registry: PrometheusCollectorRegistry) {
         let target = state.target
         let name = ("target", target.name)
-        registry.gauge("ewsprobe_target_info",
+        registry.gauge(
+            "ewsprobe_target_info",
             [name, ("url", target.url.description), ("module", target.module.name)] + target.labels,
             help: "Configured targets with their URL, module and user labels; the value is always 1."
         ).value(1)
@@ -33,7 +34,8 @@ public enum MetricsRenderer {
             .value(report.status == .fail ? 0 : 1)
         registry.gauge("ewsprobe_probe_duration_seconds", [name], help: "How long the last run took.")
             .value(report.durationSeconds)
-        registry.gauge("ewsprobe_probe_last_run_timestamp_seconds", [name], help: "When the last run started."
+        registry.gauge(
+            "ewsprobe_probe_last_run_timestamp_seconds", [name], help: "When the last run started."
         ).value(report.startedAt)
 
         var helps: [String: String] = [:]
@@ -48,7 +50,8 @@ public enum MetricsRenderer {
             registry.gauge("ewsprobe_check_duration_seconds", labels, help: "How long the check took in the last run.")
                 .value(check.durationSeconds)
             if let reason = check.reason {
-                registry.gauge("ewsprobe_check_failure_info", labels + [("status", check.status.rawValue), ("reason", reason)],
+                registry.gauge(
+                    "ewsprobe_check_failure_info", labels + [("status", check.status.rawValue), ("reason", reason)],
                     help: "Why the check did not pass: its status and stable reason code; the value is always 1."
                 ).value(1)
             }

@@ -146,7 +146,8 @@ final class CurlTransfer: @unchecked Sendable {
             return false
         }
         var line = String(decoding: bytes, as: UTF8.self)
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // "\r\n" is one Character in Swift: trim by scalars.
+        while let last = line.unicodeScalars.last, last == "\n" || last == "\r" { line.unicodeScalars.removeLast() }
         if line.hasPrefix("HTTP/") {
             // A new status line starts a new response (100 Continue, or a later NTLM leg).
             let parts = line.split(separator: " ", maxSplits: 2)

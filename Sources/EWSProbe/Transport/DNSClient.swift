@@ -21,7 +21,8 @@ struct DNSClient: Sendable {
         guard fd >= 0 else { return .failure(.resolverError("socket: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
         guard connectSocket(fd, family: family) else {
-            return .failure(.resolverError("cannot reach DNS server \(IPAddress.endpoint(server, port)): \(String(cString: strerror(errno)))"))
+            return .failure(
+                .resolverError("cannot reach DNS server \(IPAddress.endpoint(server, port)): \(String(cString: strerror(errno)))"))
         }
         let baseID = UInt16.random(in: 0...0xFFFD)
         let queries: [(UInt16, UInt16)] = [(baseID, 1), (baseID &+ 1, 28)]

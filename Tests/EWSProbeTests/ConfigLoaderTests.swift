@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+@testable import EWSProbe
+
+@Suite struct ConfigLoaderTests {
+    static let valid = """
+        global:
+          interval: 30s
+          timeout: 10s
+        modules:
+          edge:
+            checks: [dns, tcp]
+            timeout: 5s
+            tcp:
+              partial_failure: warn
+        targets:
+          - name: mail-example
+            url: https://mail.example.com/EWS/Exchange.asmx
+            module: edge
+            interval: 1m
+            labels: {site: hq}
+            resolve: ["mail.example.com:443:127.0.0.1,127.0.0.2"]
+            username: svc-archive@example.com
+            password_env: EWS_PASSWORD
+            mailbox_check: probe@example.com
+          - url: https://other.example.com/EWS/Exchange.asmx
+        """
+
+    @Test func validConfigLoads() throws {
+        let config = try ConfigLoader.load(yaml: Self.valid, name: "valid.yml")
+        #expect(config.targets.count == 2)
+        let first = config.targets[0]
+        #expect(first.name == "mail-example")
+        #expect(first.url.host == "mail.example.com")
+        #expect(first.url.port == 443)
+        #expect(first.module.checkNames == ["dns", "tcp"])
+        #expect((first.module.checks[1] as? TCPCheck)?.partialFailure == .warn)
+        #expect(first.interval == .seconds(60))
+        #expect(first.timeout == .seconds(5))
+        #expect(first.pin?.addresses == ["127.0.0.1", "127.0.0.2"])
+        #expect(first.password == .environment("EWS_PASSWORD"))
+        let second = config.targets[1]
+        #expect(second.name == "other.example.com")
+        #expect(second.module.name == "default")
+        #expect(second.interval == .seconds(30))
+        #expect(second.timeout == .seconds(10))
+    }
+
+    /// Each broken case names the file, the line and the key.
+    @Test(arguments: [
+        ("targets:\n  - url: https://a.example.com/EWS/Exchange.asmx\n    colour: blue\n", 3, "targets[0].colour", "unknown key"),
+        ("targets:\n  - name: a\n    url: ftp://a.example.com/\n", 3, "targets[0].url", "invalid URL"),
+        ("targets:\n  - url: https://a.example.com/x\n    module: nope\n", 3, "targets[0].module", "unknown module"),
+        ("targets:\n  - url: https://a.example.com/x\n    interval: 5 minutes\n", 3, "targets[0].interval", "invalid duration"),
+        (
+            "targets:\n  - url: https://a.example.com/x\n    username: u@example.com\n    password: hunter2\n", 4,
+            "targets[0].password", "never written inline"
+        ),
+        ("modules:\n  m:\n    checks: [dns, teleport]\n", 3, "modules.m.checks[1]", "unknown check"),
+        ("modules:\n  m:\n    tcp:\n      partial_failure: maybe\n", 4, "modules.m.tcp.partial_failure", "invalid value"),
+        (
+            "targets:\n  - url: https://a.example.com/x\n    resolve: [\"a.example.com:443:not-an-ip\"]\n", 3, "targets[0].resolve[0]",
+            "not an IP"
+        ),
+        ("targets:\n  - url: https://a.example.com/x\n    timeout: 2m\n", 2, "targets[0]", "longer than interval"),
+        ("targets:\n  - url: https://a.example.com/x\n  - url: https://a.example.com/y\n", 3, "targets[1]", "already used"),
+        ("targets:\n  - url: https://a.example.com/x\n    labels: {target: x}\n", 3, "targets[0].labels.target", "reserved"),
+    ])
+    func invalidConfigNamesFileLineAndKey(yaml: String, line: Int, key: String, message: String) throws {
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(yaml: yaml, name: "bad.yml") }
+        #expect(error?.file == "bad.yml")
+        #expect(error?.line == line, "\(String(describing: error))")
+        #expect(error?.key == key, "\(String(describing: error))")
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("bad.yml:\(line)") == true)
+    }
+
+    @Test func yamlSyntaxErrorHasALine() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigLoader.load(yaml: "targets:\n  - url: [unclosed\n", name: "syntax.yml")
+        }
+        #expect((error?.line ?? 0) > 0)
+    }
+
+    @Test func localOnlyUPNGivesAWarning() throws {
+        let config = try ConfigLoader.load(
+            yaml: "targets:\n  - url: https://a.example.com/x\n    username: svc@corp.local\n    password_env: X\n", name: "w.yml")
+        #expect(config.warnings.count == 1)
+        #expect(config.warnings[0].line == 3)
+        #expect(config.warnings[0].message.contains(".local"))
+    }
+
+    @Test func durationsParse() {
+        #expect(DurationText.parse("1m30s") == .seconds(90))
+        #expect(DurationText.parse("500ms") == .milliseconds(500))
+        #expect(DurationText.parse("2h") == .seconds(7200))
+        #expect(DurationText.parse("10") == nil)
+        #expect(DurationText.parse("-1s") == nil)
+        #expect(DurationText.parse("") == nil)
+    }
+
+    @Test func resolvePinsParseCurlSyntax() throws {
+        let pin = try ResolvePin.parse("Mail.Example.com:443:[::1],127.0.0.1").get()
+        #expect(pin.host == "mail.example.com")
+        #expect(pin.addresses == ["::1", "127.0.0.1"])
+        #expect(pin.description == "mail.example.com:443:[::1],127.0.0.1")
+        #expect(throws: ResolvePinError.self) { try ResolvePin.parse("mail:99999:127.0.0.1").get() }
+        #expect(throws: ResolvePinError.self) { try ResolvePin.parse("mail:443").get() }
+    }
+
+    /// Every shipped file in probes/ loads and validates.
+    @Test func shippedProbeFilesAreValid() throws {
+        let probes = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("probes")
+        let files = try FileManager.default.contentsOfDirectory(atPath: probes.path).filter { $0.hasSuffix(".yml") }
+        #expect(files.count >= 2)
+        for file in files {
+            let config = try ConfigLoader.load(file: probes.appendingPathComponent(file).path)
+            #expect(!config.modules.isEmpty || !config.targets.isEmpty, "\(file) defines nothing")
+        }
+    }
+
+    @Test func passwordFileIsReadAndNeverPrinted() throws {
+        let dir = try LabNetwork.temporaryDirectory("secret")
+        let path = dir.appendingPathComponent("pw").path
+        try "s3cret-Value\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let secret = try SecretReference.file(path).load()
+        #expect(secret.reveal() == "s3cret-Value")
+        #expect(!"\(secret)".contains("s3cret"))
+        #expect(!String(reflecting: secret).contains("s3cret"))
+        let missing = #expect(throws: SecretError.self) { try SecretReference.environment("EWSPROBE_TEST_UNSET_VAR").load() }
+        #expect(missing?.description.contains("EWSPROBE_TEST_UNSET_VAR") == true)
+    }
+}

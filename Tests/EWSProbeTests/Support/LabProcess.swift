@@ -1,0 +1,155 @@
+import EWSProbeServer
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A real server process started by a test on loopback and stopped when the test is done.
+final class LabProcess: @unchecked Sendable {
+    let process = Process()
+    let directory: URL
+
+    /// Starts `executable` and waits until `port` on `host` accepts connections.
+    init(_ executable: String, _ arguments: [String], directory: URL, waitFor host: String = "127.0.0.1", port: Int) throws {
+        self.directory = directory
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let log = directory.appendingPathComponent("process.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if LabNetwork.canConnect(host: host, port: port) { return }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        stop()
+        throw LabError("\(executable) did not start listening on \(host):\(port): \(output)")
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period: a child spawned from a thread with blocked
+    /// signals (Foundation's) may never see the SIGTERM.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<100 where process.isRunning { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for _ in 0..<100 where process.isRunning { usleep(10_000) }
+    }
+
+    deinit { stop() }
+}
+
+struct LabError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum LabNetwork {
+    static func freePort() -> Int { DemoSite.closedPort() }
+
+    static func canConnect(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A TCP listener that accepts (via the kernel backlog) and never answers.
+    static func silentListener() -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length)
+                listen(fd, 16)
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
+
+/// nginx from Debian, with a config written by the test.
+final class NginxLab: @unchecked Sendable {
+    let port: Int
+    let process: LabProcess
+
+    /// `serverBlock` is the body of one `server {}` listening on 127.0.0.1:port.
+    init(serverBlock: String) throws {
+        let port = LabNetwork.freePort()
+        let dir = try LabNetwork.temporaryDirectory("nginx")
+        for sub in ["logs", "tmp"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        let conf = """
+            daemon off;
+            master_process off;
+            worker_processes 1;
+            error_log \(dir.path)/logs/error.log;
+            pid \(dir.path)/nginx.pid;
+            events { worker_connections 256; }
+            http {
+              access_log off;
+              client_body_temp_path \(dir.path)/tmp;
+              proxy_temp_path \(dir.path)/tmp;
+              fastcgi_temp_path \(dir.path)/tmp;
+              uwsgi_temp_path \(dir.path)/tmp;
+              scgi_temp_path \(dir.path)/tmp;
+              keepalive_requests 1000;
+              server {
+                listen 127.0.0.1:\(port);
+                \(serverBlock)
+              }
+            }
+            """
+        try conf.write(to: dir.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        self.port = port
+        process = try LabProcess(
+            "/usr/sbin/nginx", ["-p", dir.path, "-c", dir.appendingPathComponent("nginx.conf").path], directory: dir, port: port)
+    }
+
+    func stop() { process.stop() }
+}
+
+/// dnsmasq from Debian as an authoritative-only DNS server for `lab.test` on loopback.
+final class DNSLab: @unchecked Sendable {
+    let port: Int
+    let process: LabProcess
+
+    init(hosts: [(String, String)], txtOnly: [String]) throws {
+        let port = LabNetwork.freePort()
+        let dir = try LabNetwork.temporaryDirectory("dns")
+        let hostsFile = dir.appendingPathComponent("hosts")
+        try hosts.map { "\($0.1) \($0.0)" }.joined(separator: "\n").appending("\n").write(to: hostsFile, atomically: true, encoding: .utf8)
+        var arguments = [
+            "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+            "--listen-address=127.0.0.1", "--port=\(port)", "--addn-hosts=\(hostsFile.path)",
+            "--local=/lab.test/", "--pid-file=\(dir.path)/dnsmasq.pid", "--user=root", "--log-facility=-",
+        ]
+        arguments += txtOnly.map { "--txt-record=\($0),only-text" }
+        self.port = port
+        // dnsmasq also listens on TCP, which is how the readiness wait sees it.
+        process = try LabProcess("/usr/sbin/dnsmasq", arguments, directory: dir, port: port)
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what ewsprobe builds against (libcurl, OpenSSL) and, with --test, the real servers
+# the tests start on loopback. Safe to run again: it installs only what is missing.
+set -euo pipefail
+packages=(libcurl4-openssl-dev libssl-dev pkg-config)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(nginx-light dnsmasq-base prometheus)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
