@@ -21,6 +21,13 @@ public enum DemoSite {
         }
         router.post("/EWS/Exchange.asmx", use: challenge)
         router.get("/EWS/Exchange.asmx", use: challenge)
+        // A hardening script switched Basic off here: the cloud connector can no longer log in.
+        router.post("/basic-off/EWS/Exchange.asmx") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "Negotiate"))
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM"))
+            return Response(status: .unauthorized, headers: headers)
+        }
         router.get("/EWS/healthcheck.htm") { _, _ in "200 OK\n" }
         return router
     }
@@ -34,7 +41,7 @@ public enum DemoSite {
           timeout: 5s
         modules:
           cloud_connector:
-            checks: [dns, tcp]
+            checks: [dns, tcp, auth_methods]
         targets:
           - name: demo-healthy
             url: http://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
@@ -45,6 +52,11 @@ public enum DemoSite {
             url: http://farm.demo.test:\(sitePort)/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["farm.demo.test:\(sitePort):127.0.0.1,127.0.0.2"]
+            labels: {site: demo}
+          - name: demo-basic-disabled
+            url: http://mail.demo.test:\(sitePort)/basic-off/EWS/Exchange.asmx
+            module: cloud_connector
+            resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-port-closed
             url: http://closed.demo.test:\(closedPort)/EWS/Exchange.asmx

@@ -16,6 +16,14 @@ import Testing
         return root.appendingPathComponent(".build/debug/ewsprobe").path
     }
 
+    static let exchangeLike = """
+        location / {
+          add_header WWW-Authenticate "NTLM" always;
+          add_header WWW-Authenticate 'Basic realm="lab"' always;
+          return 401;
+        }
+        """
+
     struct Run {
         var status: Int32
         var stdout: String
@@ -40,7 +48,7 @@ import Testing
     }
 
     @Test func exitCodesFollowThePluginConvention() throws {
-        let nginx = try NginxLab(serverBlock: "location / { return 200; }")
+        let nginx = try NginxLab(serverBlock: Self.exchangeLike)
         defer { nginx.stop() }
         let pass = try Self.run(["probe", "http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx"])
         #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
@@ -63,7 +71,7 @@ import Testing
     }
 
     @Test func jsonReportMatchesTheContract() throws {
-        let nginx = try NginxLab(serverBlock: "location / { return 200; }")
+        let nginx = try NginxLab(serverBlock: Self.exchangeLike)
         defer { nginx.stop() }
         let closed = LabNetwork.freePort()
         let run = try Self.run([
@@ -81,7 +89,7 @@ import Testing
             #expect(started.count == 20 && started.hasSuffix("Z"))
             #expect(object["duration_seconds"] is Double || object["duration_seconds"] is Int)
             let checks = try #require(object["checks"] as? [[String: Any]])
-            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp"])
+            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods"])
             for check in checks {
                 #expect(["pass", "warn", "fail", "skip"].contains(check["status"] as? String ?? ""))
                 #expect(check["summary"] is String)

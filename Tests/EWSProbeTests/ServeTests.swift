@@ -6,7 +6,7 @@ import Testing
 /// `ewsprobe serve` as a process: its /metrics must satisfy promtool.
 @Suite(.serialized) struct ServeTests {
     @Test func metricsPassPromtoolAndScrapesNeverProbe() async throws {
-        let nginx = try NginxLab(serverBlock: "location / { return 401; }")
+        let nginx = try NginxLab(serverBlock: CommandLineTests.exchangeLike)
         defer { nginx.stop() }
         let dir = try LabNetwork.temporaryDirectory("serve")
         let config = dir.appendingPathComponent("serve.yml")
@@ -57,7 +57,8 @@ import Testing
 
         // Scrapes read the store: many scrapes in a row do not add runs.
         let scrapeStart = ContinuousClock.now
-        let runsBefore = Self.value(of: "ewsprobe_probe_runs_total{target=\"lab-ok\"}", in: text)
+        let before = try await Self.get("http://127.0.0.1:\(port)/metrics")
+        let runsBefore = Self.value(of: "ewsprobe_probe_runs_total{target=\"lab-ok\"}", in: before)
         for _ in 0..<20 { _ = try await Self.get("http://127.0.0.1:\(port)/metrics") }
         let after = try await Self.get("http://127.0.0.1:\(port)/metrics")
         let runsAfter = Self.value(of: "ewsprobe_probe_runs_total{target=\"lab-ok\"}", in: after)

@@ -15,6 +15,7 @@ public enum CheckRegistry {
     public static let all: [any Check.Type] = [
         DNSCheck.self,
         TCPCheck.self,
+        AuthMethodsCheck.self,
     ]
 
     public static func type(named name: String) -> (any Check.Type)? {

@@ -1,0 +1,146 @@
+/// `auth_methods`: which authentication schemes EWS offers to an unauthenticated SOAP POST.
+/// A POST, not GET/HEAD: some publishing setups send everything but that POST to OWA.
+public struct AuthMethodsCheck: Check {
+    public static let name = "auth_methods"
+
+    /// A small valid EWS request; without credentials the server must challenge it.
+    static let soapBody = Array(
+        """
+        <?xml version="1.0" encoding="utf-8"?>
+        <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" \
+        xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" \
+        xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
+        <soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/></soap:Header>
+        <soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
+        <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></soap:Body>
+        </soap:Envelope>
+        """.utf8)
+
+    /// Schemes that must be offered (the cloud connector needs Basic).
+    public var required: [String] = ["basic"]
+    /// Schemes whose absence is a warning.
+    public var expected: [String] = ["ntlm"]
+    /// Schemes that must not be offered.
+    public var forbidden: [String] = []
+
+    public init() {}
+
+    public init(settings: YAMLSection) throws {
+        for (key, value) in try settings.entries(allowed: ["required", "expected", "forbidden"]) {
+            let schemes = try value.stringList().map { $0.lowercased() }
+            switch key {
+            case "required": required = schemes
+            case "expected": expected = schemes
+            case "forbidden": forbidden = schemes
+            default: break
+            }
+        }
+    }
+
+    public func run(_ ctx: ProbeContext) async -> CheckResult {
+        let timer = CheckTimer()
+        var result = CheckResult(check: Self.name, status: .pass, summary: "")
+        let resolution = await ctx.addresses()
+        guard let address = resolution.addresses.first else {
+            return CheckResult(check: Self.name, status: .skip, reason: "no_addresses", summary: "no address to ask (dns failed)")
+        }
+        var request = ctx.request(
+            method: "POST", pinnedTo: address,
+            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", "ewsprobe/\(ExporterMetrics.version)")],
+            body: Self.soapBody)
+        // Certificate trust is the tls check's verdict; here only the auth answer matters.
+        request.verifyPeer = false
+        let response: HTTPResponse
+        do {
+            response = try await ctx.transport.exchange(request, scope: ctx.scope)
+        } catch {
+            result.status = .fail
+            result.reason = "request_failed"
+            result.summary = "the SOAP POST to \(IPAddress.bracketed(address)) failed: \(error.message)"
+            result.durationSeconds = timer.elapsed
+            return result
+        }
+        let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
+        let offered = challenges.map(\.normalizedScheme).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        result = evaluate(status: response.status, challenges: challenges, offered: offered)
+        result.durationSeconds = timer.elapsed
+        result.trace.append("POST \(ctx.target.url.path) via \(IPAddress.endpoint(address, ctx.target.url.port)) -> \(response.status)")
+        for line in response.headerValues("WWW-Authenticate") { result.trace.append("WWW-Authenticate: \(line)") }
+        result.measurements += offered.map {
+            Measurement(
+                "ewsprobe_auth_scheme_offered", 1, help: "Authentication schemes EWS offers (value 1 per scheme).", labels: [("scheme", $0)]
+            )
+        }
+        result.measurements.append(
+            Measurement("ewsprobe_http_status_code", Double(response.status), help: "HTTP status of the unauthenticated SOAP POST."))
+        for (phase, seconds) in response.timings.phases {
+            result.measurements.append(
+                Measurement(
+                    "ewsprobe_http_duration_seconds", seconds, help: "Phases of the SOAP POST exchange.", labels: [("phase", phase)]))
+        }
+        result.details.insert(("address", .string(address)), at: 0)
+        return result
+    }
+
+    /// The verdict from the answer alone (pure, unit-tested).
+    func evaluate(status: Int, challenges: [AuthChallenge], offered: [String]) -> CheckResult {
+        var result = CheckResult(check: Self.name, status: .pass, summary: "")
+        result.details = [
+            ("http_status", .int(status)),
+            ("schemes", .array(offered.map { .string($0) })),
+            (
+                "challenges",
+                .array(
+                    challenges.map { challenge in
+                        var pairs: [(String, JSONValue)] = [("scheme", .string(challenge.scheme))]
+                        if let realm = challenge.parameter("realm") { pairs.append(("realm", .string(realm))) }
+                        return .object(pairs)
+                    })
+            ),
+        ]
+        let list = offered.isEmpty ? "none" : offered.joined(separator: ", ")
+        switch status {
+        case 200..<300:
+            result.status = .fail
+            result.reason = "anonymous_allowed"
+            result.summary = "EWS answered \(status) to a SOAP request without credentials"
+            return result
+        case 401:
+            break
+        default:
+            result.status = .fail
+            result.reason = "unexpected_status"
+            result.summary = "EWS answered \(status) instead of 401 to an unauthenticated SOAP POST"
+            return result
+        }
+        if challenges.isEmpty {
+            result.status = .fail
+            result.reason = "no_auth_challenge"
+            result.summary = "401 without any WWW-Authenticate challenge"
+            return result
+        }
+        if let bad = forbidden.first(where: offered.contains) {
+            result.status = .fail
+            result.reason = "forbidden_scheme_offered"
+            result.summary = "offers \(list); \(bad) must not be offered"
+            return result
+        }
+        if let missing = required.first(where: { !offered.contains($0) }) {
+            result.status = .fail
+            result.reason = missing == "basic" ? "basic_not_offered" : "required_scheme_missing"
+            result.summary =
+                missing == "basic"
+                ? "Basic authentication is not offered (offers \(list)); enable Basic on the EWS virtual directory"
+                : "offers \(list); required \(missing) is missing"
+            return result
+        }
+        if let missing = expected.first(where: { !offered.contains($0) }) {
+            result.status = .warn
+            result.reason = "expected_scheme_missing"
+            result.summary = "offers \(list); \(missing) is usually offered by Exchange but is not"
+            return result
+        }
+        result.summary = "401 offering \(list)"
+        return result
+    }
+}
