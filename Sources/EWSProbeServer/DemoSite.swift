@@ -28,6 +28,13 @@ public enum DemoSite {
             headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM"))
             return Response(status: .unauthorized, headers: headers)
         }
+        // A reverse proxy publishing EWS behind OWA forms authentication.
+        router.post("/forms/EWS/Exchange.asmx") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: .location, value: "/owa/auth/logon.aspx?replaceCurrent=1&reason=0&url=%2fEWS%2fExchange.asmx"))
+            headers.append(HTTPField(name: .setCookie, value: "PBack=0; path=/"))
+            return Response(status: .found, headers: headers)
+        }
         router.get("/EWS/healthcheck.htm") { _, _ in "200 OK\n" }
         return router
     }
@@ -41,7 +48,7 @@ public enum DemoSite {
           timeout: 5s
         modules:
           cloud_connector:
-            checks: [dns, tcp, auth_methods]
+            checks: [dns, tcp, auth_methods, forms_auth]
         targets:
           - name: demo-healthy
             url: http://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
@@ -55,6 +62,11 @@ public enum DemoSite {
             labels: {site: demo}
           - name: demo-basic-disabled
             url: http://mail.demo.test:\(sitePort)/basic-off/EWS/Exchange.asmx
+            module: cloud_connector
+            resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
+            labels: {site: demo}
+          - name: demo-forms-login
+            url: http://mail.demo.test:\(sitePort)/forms/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}

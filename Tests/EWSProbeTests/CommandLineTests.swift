@@ -89,7 +89,7 @@ import Testing
             #expect(started.count == 20 && started.hasSuffix("Z"))
             #expect(object["duration_seconds"] is Double || object["duration_seconds"] is Int)
             let checks = try #require(object["checks"] as? [[String: Any]])
-            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods"])
+            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods", "forms_auth"])
             for check in checks {
                 #expect(["pass", "warn", "fail", "skip"].contains(check["status"] as? String ?? ""))
                 #expect(check["summary"] is String)

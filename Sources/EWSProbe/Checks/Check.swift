@@ -16,6 +16,7 @@ public enum CheckRegistry {
         DNSCheck.self,
         TCPCheck.self,
         AuthMethodsCheck.self,
+        FormsAuthCheck.self,
     ]
 
     public static func type(named name: String) -> (any Check.Type)? {
