@@ -59,7 +59,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EWSProbeTests",
-            dependencies: ["EWSProbe", "EWSProbeServer"]
+            dependencies: ["EWSProbe", "EWSProbeServer"],
+            exclude: ["Support/ews_responder.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -32,6 +32,18 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Pin HOST:PORT:ADDR[,ADDR...] without DNS (curl's syntax; repeatable).")
     var resolve: [String] = []
 
+    @Option(help: "Service account for the ews_login check (UPN).")
+    var username: String?
+
+    @Option(help: "File holding the service account's password.")
+    var passwordFile: String?
+
+    @Option(help: "Environment variable holding the service account's password.")
+    var passwordEnv: String?
+
+    @Option(help: "Mailbox to impersonate in the ews_login check.")
+    var mailboxCheck: String?
+
     @Flag(name: .shortAndLong, help: "Show each check's trace.")
     var verbose = false
 
@@ -80,6 +92,12 @@ struct ProbeCommand: AsyncParsableCommand {
             guard let parsed = DurationText.parse(timeout) else { failConfig("--timeout: invalid duration \"\(timeout)\"") }
             timeoutValue = parsed
         }
+        if passwordFile != nil && passwordEnv != nil { failConfig("give either --password-file or --password-env, not both") }
+        let password: SecretReference? = passwordFile.map { .file($0) } ?? passwordEnv.map { .environment($0) }
+        if (username == nil) != (password == nil) {
+            failConfig("--username needs --password-file or --password-env, and the other way round")
+        }
+        if mailboxCheck != nil && username == nil { failConfig("--mailbox-check needs --username") }
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             failConfig("--ca-file: cannot read \(caFile)")
         }
@@ -100,6 +118,11 @@ struct ProbeCommand: AsyncParsableCommand {
             target.resolve = pins + target.resolve
             if let timeoutValue { target.timeout = timeoutValue }
             if let caFile { target.caFile = caFile }
+            if let username {
+                target.username = username
+                target.password = password
+                target.mailboxCheck = mailboxCheck
+            }
             return target
         }
     }

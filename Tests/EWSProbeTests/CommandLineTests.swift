@@ -30,10 +30,11 @@ import Testing
         var stderr: String
     }
 
-    static func run(_ arguments: [String]) throws -> Run {
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -89,7 +90,7 @@ import Testing
             #expect(started.count == 20 && started.hasSuffix("Z"))
             #expect(object["duration_seconds"] is Double || object["duration_seconds"] is Int)
             let checks = try #require(object["checks"] as? [[String: Any]])
-            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods", "forms_auth"])
+            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods", "forms_auth", "ews_login"])
             for check in checks {
                 #expect(["pass", "warn", "fail", "skip"].contains(check["status"] as? String ?? ""))
                 #expect(check["summary"] is String)

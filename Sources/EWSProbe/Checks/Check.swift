@@ -17,6 +17,7 @@ public enum CheckRegistry {
         TCPCheck.self,
         AuthMethodsCheck.self,
         FormsAuthCheck.self,
+        EWSLoginCheck.self,
     ]
 
     public static func type(named name: String) -> (any Check.Type)? {

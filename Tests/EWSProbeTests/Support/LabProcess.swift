@@ -96,7 +96,7 @@ final class NginxLab: @unchecked Sendable {
     let process: LabProcess
 
     /// `serverBlock` is the body of one `server {}` listening on 127.0.0.1:port.
-    init(serverBlock: String) throws {
+    init(serverBlock: String, listenOptions: String = "") throws {
         let port = LabNetwork.freePort()
         let dir = try LabNetwork.temporaryDirectory("nginx")
         for sub in ["logs", "tmp"] {
@@ -118,7 +118,7 @@ final class NginxLab: @unchecked Sendable {
               scgi_temp_path \(dir.path)/tmp;
               keepalive_requests 1000;
               server {
-                listen 127.0.0.1:\(port);
+                listen 127.0.0.1:\(port)\(listenOptions.isEmpty ? "" : " " + listenOptions);
                 \(serverBlock)
               }
             }

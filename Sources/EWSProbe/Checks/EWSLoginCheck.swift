@@ -1,0 +1,158 @@
+import Foundation
+
+/// `ews_login`: the "Mailbox Check". The service account logs in with Basic and reads the inbox
+/// of the `mailbox_check` mailbox through impersonation (or its own inbox without one), as the
+/// cloud service's "Test Connection" does. Credentials are only ever sent over a connection whose
+/// certificate verified.
+public struct EWSLoginCheck: Check {
+    public static let name = "ews_login"
+
+    public init() {}
+
+    public init(settings: YAMLSection) throws {
+        _ = try settings.entries(allowed: [])
+    }
+
+    static func soapRequest(impersonating mailbox: String?) -> [UInt8] {
+        let impersonation =
+            mailbox.map {
+                "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>\(EWSResponseParser.escape($0))"
+                    + "</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>"
+            } ?? ""
+        return Array(
+            """
+            <?xml version="1.0" encoding="utf-8"?>
+            <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" \
+            xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" \
+            xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
+            <soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/>\(impersonation)</soap:Header>
+            <soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
+            <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></soap:Body>
+            </soap:Envelope>
+            """.utf8)
+    }
+
+    public func run(_ ctx: ProbeContext) async -> CheckResult {
+        let timer = CheckTimer()
+        let target = ctx.target
+        guard let username = target.username, let reference = target.password else {
+            return CheckResult(check: Self.name, status: .skip, summary: "no credentials configured")
+        }
+        var result = CheckResult(check: Self.name, status: .pass, summary: "")
+        let secret: Secret
+        do {
+            secret = try reference.load()
+        } catch {
+            result.status = .fail
+            result.reason = "credentials_unavailable"
+            result.summary = "\(error)"
+            return result
+        }
+        let resolution = await ctx.addresses()
+        guard let address = resolution.addresses.first else {
+            return CheckResult(check: Self.name, status: .skip, reason: "no_addresses", summary: "no address to ask (dns failed)")
+        }
+        let mailbox = target.mailboxCheck
+        var headers = [
+            ("Content-Type", "text/xml; charset=utf-8"),
+            ("Authorization", "Basic " + Data("\(username):\(secret.reveal())".utf8).base64EncodedString()),
+        ]
+        if let mailbox { headers.append(("X-AnchorMailbox", mailbox)) }
+        // A fresh connection: never reuse one on which another check saw an unverified certificate.
+        var request = ctx.request(method: "POST", pinnedTo: address, headers: headers, body: Self.soapRequest(impersonating: mailbox))
+        request.freshConnection = true
+        request.bodyLimit = 256 * 1024
+        let what = mailbox.map { "the inbox of \($0) as \(username) (impersonation)" } ?? "the inbox of \(username)"
+        result.trace.append("POST GetFolder inbox as \(username)" + (mailbox.map { ", impersonating \($0)" } ?? ""))
+        let response: HTTPResponse
+        do {
+            response = try await ctx.transport.exchange(request)
+        } catch {
+            result.status = .fail
+            result.durationSeconds = timer.elapsed
+            if error.kind == .tls {
+                result.reason = "tls_untrusted"
+                result.summary = "credentials not sent: the TLS handshake or certificate verification failed (\(error.message))"
+            } else {
+                result.reason = "request_failed"
+                result.summary = "reading \(what) failed: \(error.message)"
+            }
+            return result
+        }
+        result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
+        result = judge(response, what: what, base: result)
+        result.durationSeconds = timer.elapsed
+        if result.status == .pass, let suffix = ConfigLoader.localOnlySuffixes.first(where: { username.lowercased().hasSuffix($0) }) {
+            result.status = .warn
+            result.reason = "local_upn_suffix"
+            result.summary += "; but the UPN suffix \(suffix) is local-only (use the public UPN)"
+        }
+        result.measurements.append(
+            Measurement(
+                "ewsprobe_ews_login_success", result.status == .fail ? 0 : 1, help: "Whether the EWS login (and impersonation) worked."))
+        return result
+    }
+
+    func judge(_ response: HTTPResponse, what: String, base: CheckResult) -> CheckResult {
+        var result = base
+        let body = response.bodyText
+        result.details = [("http_status", .int(response.status))]
+        if response.status == 401 {
+            result.status = .fail
+            if body.lowercased().contains("locked out") {
+                result.reason = "account_locked_out"
+                result.summary = "the service account is locked out"
+            } else {
+                result.reason = "auth_rejected"
+                result.summary = "credentials rejected (401): wrong or expired password, or Basic is off"
+            }
+            return result
+        }
+        let answer = EWSResponseParser.parse(body)
+        if let version = answer.versionText {
+            result.details.append(("server_version", .string(version)))
+            result.measurements.append(
+                Measurement(
+                    "ewsprobe_ews_server_version_info", 1, help: "Exchange version from the SOAP header; the value is always 1.",
+                    labels: [("version", version)]))
+        }
+        guard answer.isSOAP else {
+            result.status = .fail
+            result.reason = "not_ews"
+            result.summary =
+                "the answer (status \(response.status), \(response.header("Content-Type") ?? "no type")) is not an EWS SOAP response"
+            return result
+        }
+        if let code = answer.errorCode {
+            result.status = .fail
+            result.details.append(("response_code", .string(code)))
+            if let text = answer.messageText ?? answer.faultString { result.details.append(("message", .string(text))) }
+            switch code {
+            case "ErrorImpersonateUserDenied", "ErrorImpersonationDenied":
+                result.reason = "impersonation_denied"
+                result.summary = "login works but impersonation is denied (\(code)): assign the ApplicationImpersonation role"
+            case "ErrorNonExistentMailbox":
+                result.reason = "mailbox_not_found"
+                result.summary = "the mailbox to check does not exist (\(code))"
+            case "ErrorAccessDenied":
+                result.reason = "access_denied"
+                result.summary = "access denied (\(code))"
+            case "ErrorServerBusy":
+                result.reason = "server_busy"
+                result.summary = "EWS is throttling the account (\(code))"
+            default:
+                result.reason = "soap_error"
+                result.summary = "EWS answered \(code)"
+            }
+            return result
+        }
+        guard response.status == 200 else {
+            result.status = .fail
+            result.reason = "soap_error"
+            result.summary = "EWS answered status \(response.status) without an error code"
+            return result
+        }
+        result.summary = "read \(what)" + (answer.versionText.map { " (Exchange \($0))" } ?? "")
+        return result
+    }
+}
