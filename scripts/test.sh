@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 swift build --build-tests
-swift test --skip-build 2>&1 | tee .build/test-output.txt
+swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt
 exit "${PIPESTATUS[0]}"

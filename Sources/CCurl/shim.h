@@ -8,6 +8,7 @@ static inline CURLcode ewscurl_setopt_long(CURL *h, CURLoption o, long v) { retu
 static inline CURLcode ewscurl_setopt_ptr(CURL *h, CURLoption o, const void *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode ewscurl_setopt_off(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode ewscurl_setopt_write(CURL *h, CURLoption o, curl_write_callback v) { return curl_easy_setopt(h, o, v); }
+static inline CURLcode ewscurl_setopt_sslctx(CURL *h, CURLoption o, curl_ssl_ctx_callback v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode ewscurl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ewscurl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode ewscurl_getinfo_str(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
@@ -19,4 +20,5 @@ static const long EWSCURL_HTTP_VERSION_1_1 = CURL_HTTP_VERSION_1_1;
 static const unsigned long EWSCURL_AUTH_NONE = CURLAUTH_NONE;
 static const long EWSCURL_GLOBAL_ALL = CURL_GLOBAL_ALL;
 static const long EWSCURL_SSLVERSION_DEFAULT = CURL_SSLVERSION_DEFAULT;
+static const long EWSCURL_SSLVERSION_TLSv1_0 = CURL_SSLVERSION_TLSv1_0;
 #endif

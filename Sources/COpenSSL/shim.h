@@ -8,4 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/md5.h>
+
+/* Composite #define constants Swift does not import. */
+static const unsigned long EWSOSSL_XN_FLAG_RFC2253 = XN_FLAG_RFC2253;
 #endif

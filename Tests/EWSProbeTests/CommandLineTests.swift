@@ -90,7 +90,7 @@ import Testing
             #expect(started.count == 20 && started.hasSuffix("Z"))
             #expect(object["duration_seconds"] is Double || object["duration_seconds"] is Int)
             let checks = try #require(object["checks"] as? [[String: Any]])
-            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "auth_methods", "forms_auth", "ews_login"])
+            #expect(checks.map { $0["check"] as? String } == ["dns", "tcp", "tls", "auth_methods", "forms_auth", "ews_login"])
             for check in checks {
                 #expect(["pass", "warn", "fail", "skip"].contains(check["status"] as? String ?? ""))
                 #expect(check["summary"] is String)

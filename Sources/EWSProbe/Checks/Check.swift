@@ -15,6 +15,7 @@ public enum CheckRegistry {
     public static let all: [any Check.Type] = [
         DNSCheck.self,
         TCPCheck.self,
+        TLSCheck.self,
         AuthMethodsCheck.self,
         FormsAuthCheck.self,
         EWSLoginCheck.self,

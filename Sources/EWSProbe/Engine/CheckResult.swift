@@ -52,6 +52,8 @@ public struct CheckResult: Sendable {
     public var details: [(String, JSONValue)]
     public var measurements: [Measurement]
     public var trace: [String]
+    /// Lines the human report always shows under the check (e.g. the certificate chain).
+    public var notes: [String] = []
 
     public init(
         check: String, status: CheckStatus, reason: String? = nil, summary: String,

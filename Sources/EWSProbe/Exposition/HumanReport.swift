@@ -11,6 +11,7 @@ public enum HumanReport {
             var line = "  [\(status)] \(name) \(result.summary)"
             if let reason = result.reason { line += " (\(reason))" }
             out += line + "\n"
+            for note in result.notes { out += "           \(note)\n" }
             if verbose {
                 for entry in result.trace { out += "           | \(entry)\n" }
             }

@@ -91,6 +91,7 @@ public final class CurlEventLoop: Sendable {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result
                 if let transfer = running.removeValue(forKey: easy) {
+                    transfer.captureFacts()
                     curl_multi_remove_handle(multi.value, easy)
                     transfer.finish(code: code, cancelled: false)
                 }

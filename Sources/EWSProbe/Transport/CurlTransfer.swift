@@ -1,4 +1,5 @@
 import CCurl
+import COpenSSL
 import Foundation
 import Synchronization
 
@@ -22,6 +23,9 @@ final class CurlTransfer: @unchecked Sendable {
     private var body: [UInt8] = []
     private var bodyTruncated = false
     private var headersTooLarge = false
+    /// Set from OpenSSL's info callback when the handshake completes.
+    fileprivate var negotiatedVersion = ""
+    fileprivate var negotiatedCipher = ""
 
     private struct Control {
         var continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>?
@@ -97,7 +101,17 @@ final class CurlTransfer: @unchecked Sendable {
             set(CURLOPT_SSL_VERIFYHOST, 0)
         }
         if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
-        if request.captureCertificates { set(CURLOPT_CERTINFO, 1) }
+        if request.captureCertificates {
+            set(CURLOPT_CERTINFO, 1)
+            // Protocol and cipher are only readable during the handshake: hook the SSL_CTX curl
+            // creates for this (fresh, never reused) connection.
+            results.append(ewscurl_setopt_sslctx(h, CURLOPT_SSL_CTX_FUNCTION, curlSSLContext))
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_SSL_CTX_DATA, userdata))
+        }
+        if request.allowLegacyTLS {
+            set(CURLOPT_SSLVERSION, EWSCURL_SSLVERSION_TLSv1_0)
+            set(CURLOPT_SSL_CIPHER_LIST, "DEFAULT:@SECLEVEL=0")
+        }
         if let scope { results.append(ewscurl_setopt_ptr(h, CURLOPT_SHARE, UnsafeRawPointer(scope.share))) }
 
         switch request.method {
@@ -168,16 +182,19 @@ final class CurlTransfer: @unchecked Sendable {
 
     // MARK: completion (loop thread)
 
+    private var facts: (PhaseTimings, ConnectionFacts, TLSFacts)?
+
+    /// Reads what the handle knows while it is still in the multi handle: once removed, the
+    /// connection (and its SSL object) is detached from it.
+    func captureFacts() {
+        guard let h = easy else { return }
+        facts = (readTimings(h), readConnection(h), readTLS(h))
+    }
+
     func finish(code: CURLcode, cancelled: Bool) {
         let result: Result<HTTPResponse, TransportError>
-        var timings = PhaseTimings()
-        var connection = ConnectionFacts()
-        var tls = TLSFacts()
-        if let h = easy {
-            timings = readTimings(h)
-            connection = readConnection(h)
-            tls = readTLS(h)
-        }
+        if facts == nil { captureFacts() }
+        let (timings, connection, tls) = facts ?? (PhaseTimings(), ConnectionFacts(), TLSFacts())
         let stoppedForSize = code == CURLE_WRITE_ERROR && bodyTruncated
         if cancelled {
             result = .failure(error(.cancelled, code, "cancelled", timings, connection, tls))
@@ -283,6 +300,8 @@ final class CurlTransfer: @unchecked Sendable {
         var verify = 0
         _ = ewscurl_getinfo_long(h, CURLINFO_SSL_VERIFYRESULT, &verify)
         facts.verifyResult = verify
+        facts.version = negotiatedVersion
+        facts.cipher = negotiatedCipher
         if request.captureCertificates {
             var raw: UnsafeMutableRawPointer?
             _ = ewscurl_getinfo_ptr(h, CURLINFO_CERTINFO, &raw)
@@ -325,4 +344,23 @@ private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, 
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
     let length = size * count
     return transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+}
+
+private func curlSSLContext(_ curl: UnsafeMutableRawPointer?, _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?)
+    -> CURLcode
+{
+    guard let context else { return CURLE_OK }
+    let sslContext = OpaquePointer(context)
+    SSL_CTX_set_ex_data(sslContext, 0, user)
+    SSL_CTX_set_info_callback(sslContext, sslInfoCallback)
+    return CURLE_OK
+}
+
+private func sslInfoCallback(_ ssl: OpaquePointer?, _ where: Int32, _ ret: Int32) {
+    guard `where` & SSL_CB_HANDSHAKE_DONE != 0, let ssl, let context = SSL_get_SSL_CTX(ssl),
+        let user = SSL_CTX_get_ex_data(context, 0)
+    else { return }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
+    transfer.negotiatedVersion = String(cString: SSL_get_version(ssl))
+    if let cipher = SSL_get_current_cipher(ssl) { transfer.negotiatedCipher = String(cString: SSL_CIPHER_get_name(cipher)) }
 }

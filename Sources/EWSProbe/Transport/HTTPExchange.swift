@@ -25,6 +25,9 @@ public struct HTTPRequest: Sendable {
     public var connectOnly: Bool
     /// Ask libcurl for the presented certificate chain.
     public var captureCertificates: Bool
+    /// Accept TLS 1.0/1.1 and weak keys in the handshake (security level 0), so a legacy server
+    /// can be measured and named instead of failing the handshake.
+    public var allowLegacyTLS = false
 
     public init(
         url: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8]? = nil,
@@ -98,6 +101,9 @@ public struct TLSFacts: Sendable, Equatable {
     public var verifyResult: Int = 0
     /// PEM of each certificate as the server sent it, leaf first.
     public var chainPEM: [String] = []
+    /// Negotiated protocol ("TLSv1.3") and cipher, when the handshake finished.
+    public var version: String = ""
+    public var cipher: String = ""
 
     public init() {}
 }

@@ -11,10 +11,14 @@ final class LabProcess: @unchecked Sendable {
     let directory: URL
 
     /// Starts `executable` and waits until `port` on `host` accepts connections.
-    init(_ executable: String, _ arguments: [String], directory: URL, waitFor host: String = "127.0.0.1", port: Int) throws {
+    init(
+        _ executable: String, _ arguments: [String], directory: URL, waitFor host: String = "127.0.0.1", port: Int,
+        environment: [String: String] = [:]
+    ) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.currentDirectoryURL = directory
         let log = directory.appendingPathComponent("process.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -96,8 +100,13 @@ final class NginxLab: @unchecked Sendable {
     let process: LabProcess
 
     /// `serverBlock` is the body of one `server {}` listening on 127.0.0.1:port.
-    init(serverBlock: String, listenOptions: String = "") throws {
-        let port = LabNetwork.freePort()
+    init(
+        serverBlock: String, listenOptions: String = "", address: String = "127.0.0.1", port fixedPort: Int? = nil,
+        legacyCrypto: Bool = false
+    )
+        throws
+    {
+        let port = fixedPort ?? LabNetwork.freePort()
         let dir = try LabNetwork.temporaryDirectory("nginx")
         for sub in ["logs", "tmp"] {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
@@ -118,15 +127,32 @@ final class NginxLab: @unchecked Sendable {
               scgi_temp_path \(dir.path)/tmp;
               keepalive_requests 1000;
               server {
-                listen 127.0.0.1:\(port)\(listenOptions.isEmpty ? "" : " " + listenOptions);
+                listen \(address):\(port)\(listenOptions.isEmpty ? "" : " " + listenOptions);
                 \(serverBlock)
               }
             }
             """
         try conf.write(to: dir.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
         self.port = port
+        var environment: [String: String] = [:]
+        if legacyCrypto {
+            // Security level 0 and TLS 1.0 for this nginx only, so it can serve weak certificates.
+            let conf = dir.appendingPathComponent("openssl.cnf")
+            try """
+            openssl_conf = init
+            [init]
+            ssl_conf = ssl
+            [ssl]
+            system_default = defaults
+            [defaults]
+            CipherString = DEFAULT:@SECLEVEL=0
+            MinProtocol = TLSv1
+            """.write(to: conf, atomically: true, encoding: .utf8)
+            environment["OPENSSL_CONF"] = conf.path
+        }
         process = try LabProcess(
-            "/usr/sbin/nginx", ["-p", dir.path, "-c", dir.appendingPathComponent("nginx.conf").path], directory: dir, port: port)
+            "/usr/sbin/nginx", ["-p", dir.path, "-c", dir.appendingPathComponent("nginx.conf").path], directory: dir, waitFor: address,
+            port: port, environment: environment)
     }
 
     func stop() { process.stop() }

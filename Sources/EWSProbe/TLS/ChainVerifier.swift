@@ -1,0 +1,126 @@
+import COpenSSL
+import Foundation
+import Synchronization
+
+/// Verifies a presented chain against the system's public roots (plus an optional extra CA
+/// file) with OpenSSL, collecting *every* error rather than stopping at the first. Key-size and
+/// digest errors are left out on purpose: ewsprobe judges those itself, so the verdict does not
+/// change with the platform's security level.
+public struct ChainVerifier: Sendable {
+    public struct Fault: Sendable, Equatable {
+        /// OpenSSL's X509_V_ERR code.
+        public var code: Int32
+        /// Position in the chain OpenSSL built (0 = leaf).
+        public var depth: Int32
+        public var text: String
+    }
+
+    public struct Outcome: Sendable {
+        public var faults: [Fault]
+        /// Subjects of the chain OpenSSL built, leaf to anchor (the anchor may be from the store).
+        public var builtChain: [Certificate]
+        public var trusted: Bool { faults.isEmpty }
+    }
+
+    /// Codes ewsprobe re-judges from the certificates themselves.
+    static let securityLevelCodes: Set<Int32> = [
+        X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK,
+    ]
+
+    public var caFile: String?
+    /// Verification time (tests pin it); nil means now.
+    public var time: Double?
+
+    public init(caFile: String? = nil, time: Double? = nil) {
+        self.caFile = caFile
+        self.time = time
+    }
+
+    /// Collects errors from the verify callback, which runs synchronously inside X509_verify_cert.
+    final class Collector: @unchecked Sendable {
+        var faults: [Fault] = []
+    }
+
+    public func verify(_ chain: [Certificate]) -> Outcome {
+        guard let leafPEM = chain.first?.pem, let leaf = Certificate.readX509(leafPEM) else {
+            return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
+        }
+        defer { X509_free(leaf) }
+        guard let store = ChainVerifier.makeStore(caFile: caFile) else {
+            return Outcome(faults: [Fault(code: -1, depth: 0, text: "cannot load the trust store")], builtChain: [])
+        }
+        defer { X509_STORE_free(store) }
+        let untrusted = OPENSSL_sk_new_null()
+        var intermediates: [OpaquePointer] = []
+        for certificate in chain.dropFirst() {
+            if let x509 = Certificate.readX509(certificate.pem) {
+                intermediates.append(x509)
+                OPENSSL_sk_push(untrusted, UnsafeRawPointer(x509))
+            }
+        }
+        defer {
+            OPENSSL_sk_free(untrusted)
+            intermediates.forEach { X509_free($0) }
+        }
+        guard let context = X509_STORE_CTX_new() else {
+            return Outcome(faults: [Fault(code: -1, depth: 0, text: "out of memory")], builtChain: [])
+        }
+        defer { X509_STORE_CTX_free(context) }
+        X509_STORE_CTX_init(context, store, leaf, untrusted)
+        if let time { X509_STORE_CTX_set_time(context, 0, time_t(time)) }
+        let collector = Collector()
+        let box = Unmanaged.passRetained(collector)
+        defer { box.release() }
+        X509_STORE_CTX_set_ex_data(context, 0, box.toOpaque())
+        X509_STORE_CTX_set_verify_cb(context, chainVerifyCallback)
+        _ = X509_verify_cert(context)
+        var built: [Certificate] = []
+        if let stack = X509_STORE_CTX_get0_chain(context) {
+            for index in 0..<OPENSSL_sk_num(stack) {
+                if let raw = OPENSSL_sk_value(stack, index), let pem = ChainVerifier.pem(OpaquePointer(raw)) {
+                    built.append(Certificate(x509: OpaquePointer(raw), pem: pem))
+                }
+            }
+        }
+        var unique: [Fault] = []
+        for fault in collector.faults where !ChainVerifier.securityLevelCodes.contains(fault.code) && !unique.contains(fault) {
+            unique.append(fault)
+        }
+        return Outcome(faults: unique, builtChain: built)
+    }
+
+    static func makeStore(caFile: String?) -> OpaquePointer? {
+        guard let store = X509_STORE_new() else { return nil }
+        X509_STORE_set_default_paths(store)
+        if let caFile, X509_STORE_load_file(store, caFile) != 1 {
+            X509_STORE_free(store)
+            return nil
+        }
+        return store
+    }
+
+    static func pem(_ x509: OpaquePointer) -> String? {
+        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+        defer { BIO_free(bio) }
+        guard PEM_write_bio_X509(bio, x509) == 1 else { return nil }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = BIO_read(bio, &buffer, Int32(buffer.count))
+            if count <= 0 { break }
+            out += buffer[0..<Int(count)]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Records each error and tells OpenSSL to go on, so one run finds them all.
+private func chainVerifyCallback(_ ok: Int32, _ context: OpaquePointer?) -> Int32 {
+    guard ok == 0, let context, let raw = X509_STORE_CTX_get_ex_data(context, 0) else { return 1 }
+    let collector = Unmanaged<ChainVerifier.Collector>.fromOpaque(raw).takeUnretainedValue()
+    let code = X509_STORE_CTX_get_error(context)
+    collector.faults.append(
+        ChainVerifier.Fault(
+            code: code, depth: X509_STORE_CTX_get_error_depth(context), text: String(cString: X509_verify_cert_error_string(Int(code)))))
+    return 1
+}
