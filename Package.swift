@@ -42,6 +42,7 @@ let package = Package(
             name: "EWSProbeServer",
             dependencies: [
                 "EWSProbe",
+                "COpenSSL",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -41,7 +41,7 @@ public enum DemoSite {
 
     /// The bundled config, pointed at the demo site's port. 127.0.0.2 has nothing listening,
     /// which stands in for a farm node that is down; `closedPort` stands in for a firewall.
-    public static func config(sitePort: Int, closedPort: Int) -> String {
+    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int) -> String {
         """
         global:
           interval: 15s
@@ -49,6 +49,8 @@ public enum DemoSite {
         modules:
           cloud_connector:
             checks: [dns, tcp, auth_methods, forms_auth]
+          https_node:
+            checks: [dns, tcp, tls, auth_methods]
         targets:
           - name: demo-healthy
             url: http://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
@@ -70,12 +72,22 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
+          - name: demo-cert-self-signed-expiring
+            url: https://mail.demo.test:\(tlsPort)/EWS/Exchange.asmx
+            module: https_node
+            resolve: ["mail.demo.test:\(tlsPort):127.0.0.1"]
+            labels: {site: demo}
           - name: demo-port-closed
             url: http://closed.demo.test:\(closedPort)/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
         """
+    }
+
+    /// Starts the HTTPS node (self-signed, expiring certificate) and returns its port.
+    public static func startTLS() throws -> Int {
+        try DemoTLSSite(hostName: "mail.demo.test").port
     }
 
     /// Starts the site on 127.0.0.1 and returns its port once it listens, plus the task running it.

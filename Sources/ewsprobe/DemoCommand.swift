@@ -17,7 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger(level: logLevel)
         let site = try await DemoSite.start(logger: Logger(label: "demo-site"))
-        let yaml = DemoSite.config(sitePort: site.port, closedPort: DemoSite.closedPort())
+        let yaml = DemoSite.config(sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS())
         let config: ProbeConfig
         do {
             config = try ConfigLoader.load(yaml: yaml, name: "<demo>")

@@ -1,3 +1,4 @@
+import EWSProbeServer
 import Foundation
 import Testing
 
@@ -89,6 +90,12 @@ import Testing
         #expect(config.warnings.count == 1)
         #expect(config.warnings[0].line == 3)
         #expect(config.warnings[0].message.contains(".local"))
+    }
+
+    @Test func embeddedDemoConfigIsValid() throws {
+        let config = try ConfigLoader.load(yaml: DemoSite.config(sitePort: 1000, closedPort: 1001, tlsPort: 1002), name: "<demo>")
+        #expect(config.targets.count == 6)
+        #expect(config.targets.contains { $0.module.checkNames.contains("tls") })
     }
 
     @Test func durationsParse() {
