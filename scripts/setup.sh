@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(libcurl4-openssl-dev libssl-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(nginx-light dnsmasq-base prometheus)
+  packages+=(nginx-light dnsmasq-base prometheus haproxy openssl python3 python3-pip)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -16,4 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "--test" ]; then
+  # pyspnego (PyPI) is the independent NTLM implementation behind the lb_affinity lab backends.
+  if ! python3 -c 'import spnego' >/dev/null 2>&1; then
+    python3 -m pip install --quiet pyspnego 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyspnego
+  fi
 fi

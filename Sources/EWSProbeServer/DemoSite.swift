@@ -9,9 +9,49 @@ import NIOCore
 /// It answers the EWS URL like on-premises Exchange does without credentials: 401 with one
 /// `WWW-Authenticate` per offered scheme.
 public enum DemoSite {
-    public static func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        let challenge: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
+    /// A request context that knows the client's address: the demo farm picks its "server" by the
+    /// client's source port, so each TCP connection sticks to one server but fresh ones move,
+    /// like a balancer without source-IP persistence.
+    public struct Context: RequestContext {
+        public var coreContext: CoreRequestContextStorage
+        let remotePort: Int
+
+        public init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            remotePort = source.channel.remoteAddress?.port ?? 0
+        }
+    }
+
+    static let farmServers = ["CAS1", "CAS2"]
+
+    /// The non-sticky farm's answer to an NTLM NEGOTIATE: a CHALLENGE naming the server.
+    static func farmAnswer(_ request: Request, _ context: Context) -> Response {
+        // Linux hands out even source ports in steps: mix the bits before picking.
+        let mixed = (UInt32(truncatingIfNeeded: context.remotePort) &* 2_654_435_761) >> 28
+        let server = farmServers[Int(mixed) % farmServers.count]
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: HTTPField.Name("X-FEServer")!, value: server))
+        if let auth = request.headers[.authorization], auth.hasPrefix("NTLM ") {
+            let info = NTLMTargetInfo(pairs: [
+                (NTLMTargetInfo.ID.nbComputerName.rawValue, NTLMCrypto.utf16le(server)),
+                (NTLMTargetInfo.ID.nbDomainName.rawValue, NTLMCrypto.utf16le("DEMO")),
+                (NTLMTargetInfo.ID.dnsComputerName.rawValue, NTLMCrypto.utf16le("\(server.lowercased()).demo.test")),
+            ])
+            let challenge = NTLMChallenge.encode(
+                flags: .census, serverChallenge: (0..<8).map { _ in UInt8.random(in: 0...255) }, targetName: server, targetInfo: info,
+                version: NTLMVersion(major: 10, minor: 0, build: 17763))
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM " + Data(challenge).base64EncodedString()))
+        } else {
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM"))
+            headers.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"mail.demo.test\""))
+        }
+        return Response(status: .unauthorized, headers: headers)
+    }
+
+    public static func router() -> Router<Context> {
+        let router = Router(context: Context.self)
+        router.post("/farm/EWS/Exchange.asmx") { request, context in farmAnswer(request, context) }
+        let challenge: @Sendable (Request, Context) async throws -> Response = { _, _ in
             var headers = HTTPFields()
             headers.append(HTTPField(name: .wwwAuthenticate, value: "Negotiate"))
             headers.append(HTTPField(name: .wwwAuthenticate, value: "NTLM"))
@@ -49,6 +89,8 @@ public enum DemoSite {
         modules:
           cloud_connector:
             checks: [dns, tcp, auth_methods, forms_auth]
+          farm:
+            checks: [dns, tcp, auth_methods, lb_affinity]
           https_node:
             checks: [dns, tcp, tls, auth_methods]
         targets:
@@ -76,6 +118,11 @@ public enum DemoSite {
             url: https://mail.demo.test:\(tlsPort)/EWS/Exchange.asmx
             module: https_node
             resolve: ["mail.demo.test:\(tlsPort):127.0.0.1"]
+            labels: {site: demo}
+          - name: demo-farm-not-sticky
+            url: http://mail.demo.test:\(sitePort)/farm/EWS/Exchange.asmx
+            module: farm
+            resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-port-closed
             url: http://closed.demo.test:\(closedPort)/EWS/Exchange.asmx

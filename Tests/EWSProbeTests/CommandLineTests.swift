@@ -24,6 +24,14 @@ import Testing
         }
         """
 
+    /// A module without lb_affinity: nginx's static 401 offers NTLM but cannot answer a NEGOTIATE.
+    static func basicModuleFile() throws -> String {
+        let file = try LabNetwork.temporaryDirectory("cli-module").appendingPathComponent("modules.yml")
+        try "modules:\n  basic:\n    checks: [dns, tcp, tls, auth_methods, forms_auth, ews_login]\n".write(
+            to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
     struct Run {
         var status: Int32
         var stdout: String
@@ -51,7 +59,8 @@ import Testing
     @Test func exitCodesFollowThePluginConvention() throws {
         let nginx = try NginxLab(serverBlock: Self.exchangeLike)
         defer { nginx.stop() }
-        let pass = try Self.run(["probe", "http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx"])
+        let module = try Self.basicModuleFile()
+        let pass = try Self.run(["probe", "--config", module, "--module", "basic", "http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx"])
         #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
         #expect(pass.stdout.contains("[PASS] tcp"))
 
@@ -76,7 +85,8 @@ import Testing
         defer { nginx.stop() }
         let closed = LabNetwork.freePort()
         let run = try Self.run([
-            "probe", "--format", "json", "http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx", "http://127.0.0.1:\(closed)/EWS/Exchange.asmx",
+            "probe", "--config", try Self.basicModuleFile(), "--module", "basic", "--format", "json",
+            "http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx", "http://127.0.0.1:\(closed)/EWS/Exchange.asmx",
         ])
         #expect(run.status == 2)
         let lines = run.stdout.split(separator: "\n")

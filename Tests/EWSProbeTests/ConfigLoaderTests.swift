@@ -94,7 +94,7 @@ import Testing
 
     @Test func embeddedDemoConfigIsValid() throws {
         let config = try ConfigLoader.load(yaml: DemoSite.config(sitePort: 1000, closedPort: 1001, tlsPort: 1002), name: "<demo>")
-        #expect(config.targets.count == 6)
+        #expect(config.targets.count == 7)
         #expect(config.targets.contains { $0.module.checkNames.contains("tls") })
     }
 

@@ -39,7 +39,8 @@ import Testing
         #expect(material.lmResponse == Self.hex("86c35097ac9cec102554764a57cccc19aaaaaaaaaaaaaaaa"))
         #expect(material.sessionBaseKey == Self.hex("8de40ccadbc14a82f15cb0ad0de95ca3"))
         #expect(
-            NTLMCrypto.rc4(key: material.sessionBaseKey, [UInt8](repeating: 0x55, count: 16)) == Self.hex("c5dad2544fc9799094ce1ce90bc9d03e"))
+            NTLMCrypto.rc4(key: material.sessionBaseKey, [UInt8](repeating: 0x55, count: 16))
+                == Self.hex("c5dad2544fc9799094ce1ce90bc9d03e"))
     }
 
     @Test func specChallengeDecodes() throws {
@@ -129,10 +130,11 @@ import Testing
         ])
         info.pairs.append((3, NTLMCrypto.utf16le("server.lab.test")))
         let negotiate = NTLMNegotiate().encoded
-        var challengeBytes = NTLMBytes.signature + NTLMBytes.u32(2) + NTLMBytes.field(0, 56) + NTLMBytes.u32(NTLMFlags.census.rawValue)
-        challengeBytes += Self.serverChallenge + [UInt8](repeating: 0, count: 8) + NTLMBytes.field(info.encoded.count, 56)
-        challengeBytes += NTLMVersion(major: 10, minor: 0, build: 17763).bytes + info.encoded
+        let challengeBytes = NTLMChallenge.encode(
+            flags: .census, serverChallenge: Self.serverChallenge, targetName: "SERVER", targetInfo: info,
+            version: NTLMVersion(major: 10, minor: 0, build: 17763))
         let challenge = try NTLMChallenge.decode(challengeBytes)
+        #expect(challenge.targetName == "SERVER")
         #expect(challenge.targetInfo.string(.dnsComputerName) == "server.lab.test")
         #expect(challenge.version?.build == 17763)
         let message = Self.client.authenticate(negotiate: negotiate, challenge: challenge, clientChallenge: Self.clientChallenge)

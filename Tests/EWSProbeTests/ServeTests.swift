@@ -13,9 +13,12 @@ import Testing
         let closed = LabNetwork.freePort()
         try """
         global: {interval: 2s, timeout: 1s}
+        modules:
+          basic: {checks: [dns, tcp, tls, auth_methods, forms_auth, ews_login]}
         targets:
           - name: lab-ok
             url: http://mail.lab.test:\(nginx.port)/EWS/Exchange.asmx
+            module: basic
             resolve: ["mail.lab.test:\(nginx.port):127.0.0.1"]
             labels: {site: "lab \\"one\\""}
           - name: lab-closed

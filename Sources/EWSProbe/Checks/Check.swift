@@ -18,6 +18,7 @@ public enum CheckRegistry {
         TLSCheck.self,
         AuthMethodsCheck.self,
         FormsAuthCheck.self,
+        LBAffinityCheck.self,
         EWSLoginCheck.self,
     ]
 

@@ -184,6 +184,17 @@ public struct NTLMChallenge: Sendable, Equatable {
     /// The message as received (the MIC covers it).
     public var raw: [UInt8]
 
+    /// A server's CHALLENGE (the demo farm and tests play the server side), with Version.
+    public static func encode(
+        flags: NTLMFlags, serverChallenge: [UInt8], targetName: String, targetInfo: NTLMTargetInfo, version: NTLMVersion
+    ) -> [UInt8] {
+        let name = NTLMCrypto.utf16le(targetName)
+        let info = targetInfo.encoded
+        var out = NTLMBytes.signature + NTLMBytes.u32(2) + NTLMBytes.field(name.count, 56) + NTLMBytes.u32(flags.rawValue)
+        out += serverChallenge + [UInt8](repeating: 0, count: 8) + NTLMBytes.field(info.count, 56 + name.count) + version.bytes
+        return out + name + info
+    }
+
     public static func decode(_ b: [UInt8]) throws(NTLMDecodeError) -> NTLMChallenge {
         try NTLMBytes.header(b, type: 2, minimum: 32)
         let flags = NTLMFlags(rawValue: NTLMBytes.readU32(b, 20))
@@ -194,8 +205,10 @@ public struct NTLMChallenge: Sendable, Equatable {
             let infoBytes = try NTLMBytes.buffer(b, at: 40, name: "target info", minimumOffset: 48)
             if !infoBytes.isEmpty { targetInfo = try NTLMTargetInfo.decode(infoBytes) }
             // The Version is there when the payload starts at 56 or later.
-            let payloadStart = [NTLMBytes.readU16(b, 12) > 0 ? Int(NTLMBytes.readU32(b, 16)) : Int.max,
-                                NTLMBytes.readU16(b, 40) > 0 ? Int(NTLMBytes.readU32(b, 44)) : Int.max].min()!
+            let payloadStart = [
+                NTLMBytes.readU16(b, 12) > 0 ? Int(NTLMBytes.readU32(b, 16)) : Int.max,
+                NTLMBytes.readU16(b, 40) > 0 ? Int(NTLMBytes.readU32(b, 44)) : Int.max,
+            ].min()!
             if b.count >= 56, payloadStart >= 56 {
                 version = NTLMVersion(major: b[48], minor: b[49], build: UInt16(NTLMBytes.readU16(b, 50)), revision: b[55])
             }
