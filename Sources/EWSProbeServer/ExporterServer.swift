@@ -4,101 +4,174 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// `ewsprobe serve`: the scheduler plus the HTTP endpoints that read its results.
 public struct ExporterServer: Sendable {
-    public var config: ProbeConfig
+    /// Where the configuration comes from: a file can be reloaded, embedded text cannot.
+    public enum ConfigSource: Sendable {
+        case file(String)
+        case embedded(ProbeConfig)
+    }
+
+    public var source: ConfigSource
+    public var shard: (index: Int, count: Int)
     public var host: String
     public var port: Int
     public var logger: Logger
-    public var store = ResultStore()
-    public var metrics = ExporterMetrics()
-    public var startedAt = ContinuousClock.now
+    public let store = ResultStore()
+    public let metrics = ExporterMetrics()
+    let state: ServerState
 
-    public init(config: ProbeConfig, host: String, port: Int, logger: Logger) {
-        self.config = config
+    public init(
+        source: ConfigSource, initial: ProbeConfig, shard: (index: Int, count: Int) = (0, 1), host: String, port: Int, logger: Logger
+    ) {
+        self.source = source
+        self.shard = shard
         self.host = host
         self.port = port
         self.logger = logger
+        state = ServerState(config: initial.shard(shard.index, of: shard.count))
     }
 
     /// Runs until SIGTERM/SIGINT; `onRunning` receives the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         metrics.configLoaded(success: true)
-        store.setTargets(config.targets)
-        let scheduler = Scheduler(config: config, store: store, metrics: metrics, logger: logger)
-        var app = Application(
-            router: router(),
+        let scheduler = ReloadableScheduler(store: store, metrics: metrics, logger: logger)
+        scheduler.apply(state.config)
+        let reload: @Sendable () -> Result<ProbeConfig, any Error> = { self.reload(scheduler) }
+        // SIGHUP reloads, like every Prometheus exporter.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler { _ = reload() }
+        hangup.resume()
+        defer { hangup.cancel() }
+        let app = Application(
+            router: router(reload: reload),
             configuration: .init(address: .hostname(host, port: port), serverName: "ewsprobe"),
+            services: [scheduler],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        app.addServices(SchedulerService(scheduler: scheduler))
         try await app.runService()
     }
 
-    func router() -> Router<BasicRequestContext> {
+    /// Loads the file again; a valid config swaps in atomically, an invalid one is refused and
+    /// the running one stays.
+    func reload(_ scheduler: ReloadableScheduler) -> Result<ProbeConfig, any Error> {
+        guard case .file(let path) = source else {
+            return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
+        }
+        do {
+            let config = try ConfigLoader.load(file: path).shard(shard.index, of: shard.count)
+            state.config = config
+            scheduler.apply(config)
+            metrics.configLoaded(success: true)
+            logger.info("configuration reloaded: \(config.targets.count) target(s)")
+            return .success(config)
+        } catch {
+            metrics.configLoaded(success: false)
+            logger.error("configuration reload refused, keeping the running one: \(error)")
+            return .failure(error)
+        }
+    }
+
+    func router(reload: @escaping @Sendable () -> Result<ProbeConfig, any Error>) -> Router<BasicRequestContext> {
         let router = Router()
         let store = self.store
         let metrics = self.metrics
-        let config = self.config
-        let startedAt = self.startedAt
+        let state = self.state
+        let logger = self.logger
+        let startedAt = ContinuousClock.now
         router.get("/metrics") { _, _ -> Response in
-            let text = MetricsRenderer.render(store: store, metrics: metrics)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: text)))
+            Self.text(MetricsRenderer.render(store: store, metrics: metrics), type: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/probe") { request, _ -> Response in
             guard let name = request.uri.queryParameters.get("target") else {
-                return Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "target parameter missing\n")))
+                return Self.text("target parameter missing\n", status: .badRequest)
             }
             // Only configured targets: the exporter must not become a way to reach arbitrary hosts.
+            let config = state.config
             guard let target = config.targets.first(where: { $0.name == name }) else {
-                return Response(
-                    status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no configured target named \(name)\n")))
+                return Self.text("no configured target named \(name)\n", status: .notFound)
             }
-            let report = await Scheduler(config: config, store: store, metrics: metrics, logger: Logger(label: "probe"))
-                .runWithTimeout(target)
-            let format = request.uri.queryParameters.get("format")
-            if format == "json" {
-                let debug = request.uri.queryParameters.get("debug") == "true"
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: JSONReport.line(report, includeTrace: debug) + "\n")))
+            let report = await Scheduler(config: config, store: store, metrics: metrics, logger: logger).runWithTimeout(target)
+            let debug = request.uri.queryParameters.get("debug") == "true"
+            if request.uri.queryParameters.get("format") == "json" {
+                return Self.text(JSONReport.line(report, includeTrace: debug) + "\n", type: "application/json")
             }
-            if request.uri.queryParameters.get("debug") == "true" {
-                return Response(
-                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(string: HumanReport.render(report, verbose: true))))
+            if debug { return Self.text(HumanReport.render(report, verbose: true)) }
+            return Self.text(MetricsRenderer.render(report: report, target: target), type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.post("/-/reload") { _, _ -> Response in
+            switch reload() {
+            case .success(let config): return Self.text("reloaded: \(config.targets.count) target(s)\n")
+            case .failure(let error): return Self.text("reload refused, the running configuration stays: \(error)\n", status: .badRequest)
             }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: MetricsRenderer.render(report: report, target: target))))
         }
         router.get("/-/healthy") { _, _ in "OK\n" }
         router.get("/-/ready") { _, _ -> Response in
-            let longest = config.targets.map(\.interval).max() ?? .zero
+            let longest = state.config.targets.map(\.interval).max() ?? .zero
             let ready = store.allRanOnce || ContinuousClock.now - startedAt > longest
-            return Response(
-                status: ready ? .ok : .serviceUnavailable,
-                body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "waiting for first runs\n")))
+            return Self.text(ready ? "ready\n" : "waiting for first runs\n", status: ready ? .ok : .serviceUnavailable)
         }
         router.get("/") { _, _ -> Response in
-            Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: StatusPage.render(store.snapshot()))))
+            Self.text(StatusPage.render(store.snapshot()), type: "text/html; charset=utf-8")
         }
         return router
     }
+
+    static func text(_ body: String, status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
 }
 
-/// The scheduler as a lifecycle service: it stops when the process shuts down gracefully.
-struct SchedulerService: Service {
-    let scheduler: Scheduler
+struct ReloadError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// The configuration in force, swapped whole on reload.
+final class ServerState: Sendable {
+    private let current: Mutex<ProbeConfig>
+    init(config: ProbeConfig) { current = Mutex(config) }
+    var config: ProbeConfig {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+}
+
+/// Runs the scheduler for the configuration in force; a new configuration cancels the running
+/// scheduler (in-flight probes are cancelled with it) and starts one for the new targets.
+final class ReloadableScheduler: Service, Sendable {
+    private let store: ResultStore
+    private let metrics: ExporterMetrics
+    private let logger: Logger
+    private let configs: AsyncStream<ProbeConfig>
+    private let continuation: AsyncStream<ProbeConfig>.Continuation
+
+    init(store: ResultStore, metrics: ExporterMetrics, logger: Logger) {
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+        (configs, continuation) = AsyncStream<ProbeConfig>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func apply(_ config: ProbeConfig) {
+        continuation.yield(config)
+    }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await scheduler.run()
+            var running: Task<Void, Never>?
+            for await config in self.configs {
+                running?.cancel()
+                await running?.value
+                let scheduler = Scheduler(config: config, store: self.store, metrics: self.metrics, logger: self.logger)
+                running = Task { await scheduler.run() }
+            }
+            running?.cancel()
+            await running?.value
         }
+        continuation.finish()
     }
 }

@@ -15,6 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen = "127.0.0.1:9905"
 
+    @Option(help: "Run only shard I of N (I/N, 0-based): N instances split one fleet by a stable hash of the target name.")
+    var shard: String?
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
@@ -28,8 +31,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
         for warning in loaded.warnings { logger.warning("\(warning)") }
         guard let (host, port) = ListenAddress.parse(listen) else { failConfig("--listen: expected HOST:PORT, got \"\(listen)\"") }
+        var shardIndex = (0, 1)
+        if let shard {
+            let parts = shard.split(separator: "/").compactMap { Int($0) }
+            guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else {
+                failConfig("--shard: expected I/N with 0 <= I < N, got \"\(shard)\"")
+            }
+            shardIndex = (parts[0], parts[1])
+        }
         logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(listen)")
-        try await ExporterServer(config: loaded, host: host, port: port, logger: logger).run()
+        try await ExporterServer(source: .file(config), initial: loaded, shard: shardIndex, host: host, port: port, logger: logger).run()
     }
 }
 

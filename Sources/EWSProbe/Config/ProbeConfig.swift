@@ -98,3 +98,26 @@ public struct ProbeConfig: Sendable {
         self.warnings = warnings
     }
 }
+
+extension ProbeConfig {
+    /// Keeps the targets whose stable hash falls in shard `index` of `count`, so N instances of
+    /// `serve --shard I/N` split one fleet without overlap.
+    public func shard(_ index: Int, of count: Int) -> ProbeConfig {
+        guard count > 1 else { return self }
+        var copy = self
+        copy.targets = targets.filter { Int(StableHash.fnv1a($0.name) % UInt64(count)) == index }
+        return copy
+    }
+}
+
+/// FNV-1a: the same value in every process and on every machine, unlike `Hasher`.
+public enum StableHash {
+    public static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+}

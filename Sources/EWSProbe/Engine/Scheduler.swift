@@ -32,13 +32,8 @@ public struct Scheduler: Sendable {
 
     /// Where in its interval a target's runs fall, the same on every start.
     public static func offset(for name: String, interval: Duration) -> Duration {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across processes, unlike Hasher
-        for byte in name.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
         let ms = max(1, interval.milliseconds)
-        return .milliseconds(Int64(hash % UInt64(ms)))
+        return .milliseconds(Int64(StableHash.fnv1a(name) % UInt64(ms)))
     }
 
     private func loop(_ target: TargetConfig, limiter: ConcurrencyLimiter, start: ContinuousClock.Instant) async {

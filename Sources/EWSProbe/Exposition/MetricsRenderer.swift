@@ -25,6 +25,8 @@ public enum MetricsRenderer {
             [name, ("url", target.url.description), ("module", target.module.name)] + target.labels,
             help: "Configured targets with their URL, module and user labels; the value is always 1."
         ).value(1)
+        registry.gauge("ewsprobe_target_interval_seconds", [name], help: "The target's configured run interval.")
+            .value(target.interval.seconds)
         registry.counter("ewsprobe_probe_runs_total", [name], help: "Probe runs of the target.")
             .increment(by: Int64(state.runs))
         registry.counter("ewsprobe_probe_failures_total", [name], help: "Probe runs of the target with a failed check.")
