@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(
             name: "EWSProbeTests",
             dependencies: ["EWSProbe", "EWSProbeServer"],
-            exclude: ["Support/ews_responder.py", "Support/ntlm_backend.py"]
+            exclude: ["Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

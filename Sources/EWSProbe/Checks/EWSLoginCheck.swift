@@ -146,10 +146,13 @@ public struct EWSLoginCheck: Check {
             }
             return result
         }
-        guard response.status == 200 else {
+        guard response.status == 200, answer.responseClass == "Success" else {
             result.status = .fail
             result.reason = "soap_error"
-            result.summary = "EWS answered status \(response.status) without an error code"
+            result.summary =
+                response.status == 200
+                ? "the SOAP answer holds no successful GetFolder response message"
+                : "EWS answered status \(response.status) without an error code"
             return result
         }
         result.summary = "read \(what)" + (answer.versionText.map { " (Exchange \($0))" } ?? "")

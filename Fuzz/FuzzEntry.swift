@@ -1,0 +1,34 @@
+// libFuzzer entry points for ewsprobe's parsers of untrusted input. scripts/fuzz.sh compiles
+// this file with the parser sources and one of the FUZZ_* flags under -sanitize=fuzzer,address.
+import Foundation
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    #if FUZZ_NTLM
+        if let challenge = try? NTLMChallenge.decode(bytes) {
+            // A decoded challenge must be usable: answering it must not trap either.
+            let client = NTLMv2Client(user: "u", domain: "d", password: Secret("p"))
+            _ = client.authenticate(negotiate: NTLMNegotiate().encoded, challenge: challenge, clientChallenge: [1, 2, 3, 4, 5, 6, 7, 8])
+            _ = challenge.targetInfo.string(.dnsComputerName)
+        }
+        _ = try? NTLMNegotiate.decode(bytes)
+    #elseif FUZZ_AUTH
+        let text = String(decoding: bytes, as: UTF8.self)
+        for challenge in AuthChallengeParser.parse(text) { _ = challenge.parameter("realm") }
+    #elseif FUZZ_SOAP
+        let answer = EWSResponseParser.parse(String(decoding: bytes, as: UTF8.self))
+        _ = answer.errorCode
+        _ = answer.versionText
+    #elseif FUZZ_FORMS
+        // First byte picks the status, the rest splits into location | cookie | body.
+        let status = [200, 302, 401, 403, 440][Int(bytes.first ?? 0) % 5]
+        let parts = String(decoding: bytes.dropFirst(), as: UTF8.self).split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+        let hop = FormsHop(
+            url: "https://mail.example.com/EWS/Exchange.asmx", status: status, location: parts.first.map(String.init),
+            cookieNames: parts.count > 1 ? [String(parts[1])] : [], contentType: "text/html", body: parts.count > 2 ? String(parts[2]) : "")
+        _ = FormsLoginClassifier.classify(hop)
+        _ = FormsLoginClassifier.isExchangeErrorPage(hop.location)
+    #endif
+    return 0
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Misbehaving servers for the reliability lab. usage: hostile_server.py PORT MODE
+
+Each mode is one way a broken or hostile server answers; the tests assert that ewsprobe ends
+each probe within its timeout with a specific reason and keeps running.
+"""
+import base64
+import socket
+import socketserver
+import struct
+import sys
+import time
+
+PORT = int(sys.argv[1])
+MODE = sys.argv[2]
+
+
+def read_request(conn):
+    """Reads one HTTP request head and its body; returns the head text or None."""
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+        if len(data) > 1 << 20:
+            return None
+    head, _, rest = data.partition(b'\r\n\r\n')
+    length = 0
+    for line in head.split(b'\r\n'):
+        if line.lower().startswith(b'content-length:'):
+            length = int(line.split(b':', 1)[1])
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return head.decode('latin-1')
+
+
+def response(status, headers=(), body=b'', close=False):
+    lines = ['HTTP/1.1 %s' % status] + ['%s: %s' % h for h in headers]
+    lines.append('Content-Length: %d' % len(body))
+    if close:
+        lines.append('Connection: close')
+    return ('\r\n'.join(lines) + '\r\n\r\n').encode() + body
+
+
+def u16(v):
+    return struct.pack('<H', v)
+
+
+def u32(v):
+    return struct.pack('<I', v)
+
+
+def challenge(target_info, info_offset=None, info_length=None, total_cut=None):
+    name = 'HOSTILE'.encode('utf-16-le')
+    flags = 0xA2898205
+    info_offset = 56 + len(name) if info_offset is None else info_offset
+    info_length = len(target_info) if info_length is None else info_length
+    msg = b'NTLMSSP\x00' + u32(2) + u16(len(name)) + u16(len(name)) + u32(56) + u32(flags)
+    msg += b'\x01\x23\x45\x67\x89\xab\xcd\xef' + b'\x00' * 8
+    msg += u16(info_length & 0xffff) + u16(info_length & 0xffff) + u32(info_offset)
+    msg += bytes([10, 0]) + u16(17763) + b'\x00\x00\x00\x0f' + name + target_info
+    return msg[:total_cut] if total_cut else msg
+
+
+def av(av_id, value):
+    return u16(av_id) + u16(len(value)) + value
+
+
+def ntlm_token(mode):
+    good_info = av(1, 'HOSTILE'.encode('utf-16-le')) + av(0, b'')
+    if mode == 'ntlm-truncated':
+        return challenge(good_info, total_cut=40)
+    if mode == 'ntlm-offsets':
+        return challenge(good_info, info_offset=60000)
+    if mode == 'ntlm-avpair':
+        return challenge(u16(1) + u16(5000) + b'AB' + av(0, b''))
+    if mode == 'ntlm-huge-av':
+        pairs = b''.join(av(2, b'X\x00') for _ in range(10000)) + av(0, b'')
+        return challenge(pairs)
+    return challenge(good_info)
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        conn = self.request
+        conn.settimeout(30)
+        try:
+            self.serve(conn)
+        except (OSError, ValueError):
+            pass
+
+    def serve(self, conn):
+        if MODE == 'silent':
+            time.sleep(30)
+            return
+        if MODE == 'reset-tls':
+            conn.recv(4096)  # the ClientHello
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            return
+        if MODE == 'garbage':
+            conn.recv(4096)
+            conn.sendall(b'\x17\x99garbage, not TLS at all\r\n' * 50)
+            time.sleep(1)
+            return
+        while True:
+            head = read_request(conn)
+            if head is None:
+                return
+            auth = ''
+            for line in head.split('\r\n'):
+                if line.lower().startswith('authorization:'):
+                    auth = line.split(':', 1)[1].strip()
+            if MODE == 'drip':
+                for byte in response('401 Unauthorized', [('WWW-Authenticate', 'NTLM')]):
+                    conn.sendall(bytes([byte]))
+                    time.sleep(1)
+                return
+            if MODE == 'headers-1mib':
+                conn.sendall(b'HTTP/1.1 401 Unauthorized\r\n')
+                line = b'X-Filler: ' + b'a' * 1000 + b'\r\n'
+                for _ in range(1100):
+                    conn.sendall(line)
+                conn.sendall(b'Content-Length: 0\r\n\r\n')
+                continue
+            if MODE == 'body-100mib':
+                size = 100 << 20
+                conn.sendall(('HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n' % size).encode())
+                block = b'<a>' * 21845
+                sent = 0
+                while sent < size:
+                    chunk = block[: min(len(block), size - sent)]
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+                continue
+            if MODE == 'many-auth':
+                headers = [('WWW-Authenticate', 'Basic realm="r%d"' % i) for i in range(500)]
+                conn.sendall(response('401 Unauthorized', headers))
+                continue
+            if MODE.startswith('ntlm-'):
+                if auth.startswith('NTLM '):
+                    token = base64.b64encode(ntlm_token(MODE)).decode()
+                    close = MODE == 'ntlm-close'
+                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM ' + token)], close=close))
+                    if close:
+                        return
+                else:
+                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM'), ('WWW-Authenticate', 'Basic realm="x"')]))
+                continue
+            if MODE.startswith('soap-'):
+                if MODE == 'soap-notxml':
+                    body = b'\x00\x01 this is not XML { } \xff\xfe'
+                elif MODE == 'soap-nested':
+                    body = b'<s:Envelope xmlns:s="x">' + b'<a>' * 100000 + b'</s:Envelope>'
+                else:
+                    body = b'<s:Envelope xmlns:s="x"><s:Body>' + b'<m:Item>x</m:Item>' * 500000 + b'</s:Body></s:Envelope>'
+                if not auth:
+                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'Basic realm="x"')]))
+                else:
+                    conn.sendall(response('200 OK', [('Content-Type', 'text/xml')], body))
+                continue
+            conn.sendall(response('404 Not Found'))
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+if __name__ == '__main__':
+    Server(('127.0.0.1', PORT), Handler).serve_forever()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fuzzes one parser with libFuzzer + AddressSanitizer for SECONDS (default 60).
+#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login [SECONDS]
+# The seed corpus is Fuzz/corpus/TARGET (committed); new inputs go to .build/fuzz/TARGET-corpus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?target}
+seconds=${2:-60}
+S=Sources/EWSProbe
+case "$target" in
+  ntlm_challenge) flag=FUZZ_NTLM; files="$S/NTLM/NTLMMessages.swift $S/NTLM/NTLMCrypto.swift $S/Config/Secret.swift" ;;
+  www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
+  soap_response) flag=FUZZ_SOAP; files="$S/EWS/EWSResponseParser.swift" ;;
+  forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
+  *) echo "unknown target $target" >&2; exit 3 ;;
+esac
+out=.build/fuzz
+mkdir -p "$out/$target-corpus"
+# shellcheck disable=SC2086
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -D "$flag" \
+  -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap -I Sources/COpenSSL \
+  Fuzz/FuzzEntry.swift $files -o "$out/fuzz-$target" 2>&1 | grep -v "warning:" || true
+test -x "$out/fuzz-$target"
+"$out/fuzz-$target" -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$out/$target-corpus" "Fuzz/corpus/$target"
