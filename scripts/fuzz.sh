@@ -16,6 +16,7 @@ case "$target" in
 esac
 out=.build/fuzz
 mkdir -p "$out/$target-corpus"
+rm -f "$out/fuzz-$target"
 # shellcheck disable=SC2086
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -D "$flag" \
   -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap -I Sources/COpenSSL \

@@ -89,14 +89,30 @@ public struct ChainVerifier: Sendable {
         return Outcome(faults: unique, builtChain: built)
     }
 
+    /// Trust stores by extra CA file. Loading the system bundle parses every public root (~10 ms),
+    /// so each store is built once and shared: X509_STORE is safe to use from several threads
+    /// once built. A changed CA file is picked up when its modification time changes.
+    private static let stores = Mutex<[String: (modified: Date?, store: UnsafeSendable<OpaquePointer>)]>([:])
+
     static func makeStore(caFile: String?) -> OpaquePointer? {
-        guard let store = X509_STORE_new() else { return nil }
-        X509_STORE_set_default_paths(store)
-        if let caFile, X509_STORE_load_file(store, caFile) != 1 {
-            X509_STORE_free(store)
-            return nil
+        let key = caFile ?? ""
+        let modified = caFile.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
+        return stores.withLock { cache -> OpaquePointer? in
+            if let entry = cache[key], entry.modified == modified {
+                X509_STORE_up_ref(entry.store.value)
+                return entry.store.value
+            }
+            guard let store = X509_STORE_new() else { return nil }
+            X509_STORE_set_default_paths(store)
+            if let caFile, X509_STORE_load_file(store, caFile) != 1 {
+                X509_STORE_free(store)
+                return nil
+            }
+            if let old = cache[key] { X509_STORE_free(old.store.value) }
+            cache[key] = (modified, UnsafeSendable(store))
+            X509_STORE_up_ref(store)
+            return store
         }
-        return store
     }
 
     static func pem(_ x509: OpaquePointer) -> String? {
