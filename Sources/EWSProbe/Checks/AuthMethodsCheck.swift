@@ -44,15 +44,9 @@ public struct AuthMethodsCheck: Check {
         guard let address = resolution.addresses.first else {
             return CheckResult(check: Self.name, status: .skip, reason: "no_addresses", summary: "no address to ask (dns failed)")
         }
-        var request = ctx.request(
-            method: "POST", pinnedTo: address,
-            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", "ewsprobe/\(ExporterMetrics.version)")],
-            body: Self.soapBody)
-        // Certificate trust is the tls check's verdict; here only the auth answer matters.
-        request.verifyPeer = false
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(request, scope: ctx.scope)
+            response = try await ctx.transport.exchange(ctx.anonymousSOAPRequest(pinnedTo: address), scope: ctx.scope)
         } catch {
             result.status = .fail
             result.reason = "request_failed"

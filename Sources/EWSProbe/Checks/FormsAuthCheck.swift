@@ -29,13 +29,13 @@ public struct FormsAuthCheck: Check {
         var method = "POST"
         var outcome: (CheckStatus, String?, String, FormsLoginClassifier.Finding?)?
         while outcome == nil {
-            var request = ctx.request(
-                method: method, pinnedTo: address,
-                headers: method == "POST" ? [("Content-Type", "text/xml; charset=utf-8")] : [],
-                body: method == "POST" ? AuthMethodsCheck.soapBody : nil)
+            var request = ctx.anonymousSOAPRequest(pinnedTo: address)
             request.url = url.description
-            request.verifyPeer = false
-            request.bodyLimit = 64 * 1024
+            if method != "POST" {
+                request.method = method
+                request.body = nil
+                request.headers = []
+            }
             let response: HTTPResponse
             do {
                 response = try await ctx.transport.exchange(request, scope: ctx.scope)

@@ -85,7 +85,7 @@ public struct TLSCheck: Check {
         }
         let nodes = await withTaskGroup(of: (Int, NodeReport).self) { group in
             for (index, address) in resolution.addresses.enumerated() {
-                group.addTask { (index, await inspect(address, ctx)) }
+                group.addTask { (index, await inspect(address, ctx, shareConnection: index == 0)) }
             }
             var collected: [(Int, NodeReport)] = []
             for await item in group { collected.append(item) }
@@ -97,16 +97,20 @@ public struct TLSCheck: Check {
     }
 
     /// One handshake to one address, pinned; the chain is read even when it does not verify.
-    func inspect(_ address: String, _ ctx: ProbeContext) async -> NodeReport {
+    /// The first address's handshake is the probe's SOAP POST, kept in the probe's connection
+    /// scope so `auth_methods` and `forms_auth` reuse it; other addresses get a bare handshake.
+    func inspect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> NodeReport {
         var node = NodeReport(address: address)
-        var request = HTTPRequest(
-            url: ctx.target.url.description, timeout: ctx.remaining, pinnedAddress: address, freshConnection: true,
-            caFile: ctx.target.caFile, verifyPeer: false, connectOnly: true, captureCertificates: true)
-        // Let a legacy server finish the handshake so its protocol can be named, not just fail.
-        request.allowLegacyTLS = true
+        var request = ctx.anonymousSOAPRequest(pinnedTo: address)
+        if !shareConnection {
+            request.method = "GET"
+            request.body = nil
+            request.connectOnly = true
+            request.freshConnection = true
+        }
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(request)
+            response = try await ctx.transport.exchange(request, scope: shareConnection ? ctx.scope : nil)
         } catch {
             let text = error.kind == .timeout ? "timed out" : error.message
             node.faults.append(

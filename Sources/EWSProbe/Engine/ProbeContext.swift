@@ -81,6 +81,22 @@ public final class ProbeContext: Sendable {
         }
     }
 
+    /// The unauthenticated SOAP POST that `tls`, `auth_methods` and `forms_auth` all send. Identical
+    /// TLS options let libcurl reuse one kept-alive connection in the probe's scope, so one handshake
+    /// serves the certificate inspection and the HTTP checks. Trust is judged by `tls` from the
+    /// captured chain, hence no verification here.
+    public func anonymousSOAPRequest(pinnedTo address: String) -> HTTPRequest {
+        var request = self.request(
+            method: "POST", pinnedTo: address,
+            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", "ewsprobe/\(ExporterMetrics.version)")],
+            body: AuthMethodsCheck.soapBody)
+        request.verifyPeer = false
+        request.allowLegacyTLS = true
+        request.captureCertificates = target.url.isTLS
+        request.bodyLimit = 64 * 1024
+        return request
+    }
+
     /// A request to the target URL with the target's TLS settings, pinned to `address`.
     public func request(
         method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil,

@@ -26,6 +26,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// Set from OpenSSL's info callback when the handshake completes.
     fileprivate var negotiatedVersion = ""
     fileprivate var negotiatedCipher = ""
+    private var handshakeID = 0
 
     private struct Control {
         var continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>?
@@ -105,8 +106,11 @@ final class CurlTransfer: @unchecked Sendable {
             set(CURLOPT_CERTINFO, 1)
             // Protocol and cipher are only readable during the handshake: hook the SSL_CTX curl
             // creates for this (fresh, never reused) connection.
+            // The SSL_CTX outlives this transfer when the connection is kept: it gets an ID, not
+            // a pointer, and the ID is forgotten when the transfer ends.
+            handshakeID = HandshakeRegistry.register(self)
             results.append(ewscurl_setopt_sslctx(h, CURLOPT_SSL_CTX_FUNCTION, curlSSLContext))
-            results.append(ewscurl_setopt_ptr(h, CURLOPT_SSL_CTX_DATA, userdata))
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_SSL_CTX_DATA, UnsafeRawPointer(bitPattern: handshakeID)))
         }
         if request.allowLegacyTLS {
             set(CURLOPT_SSLVERSION, EWSCURL_SSLVERSION_TLSv1_0)
@@ -320,6 +324,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func release() {
+        if handshakeID != 0 { HandshakeRegistry.forget(handshakeID) }
         if let h = easy {
             if scope != nil { _ = ewscurl_setopt_ptr(h, CURLOPT_SHARE, nil) }
             curl_easy_cleanup(h)
@@ -358,9 +363,27 @@ private func curlSSLContext(_ curl: UnsafeMutableRawPointer?, _ context: UnsafeM
 
 private func sslInfoCallback(_ ssl: OpaquePointer?, _ where: Int32, _ ret: Int32) {
     guard `where` & SSL_CB_HANDSHAKE_DONE != 0, let ssl, let context = SSL_get_SSL_CTX(ssl),
-        let user = SSL_CTX_get_ex_data(context, 0)
+        let transfer = HandshakeRegistry.transfer(Int(bitPattern: SSL_CTX_get_ex_data(context, 0)))
     else { return }
-    let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
     transfer.negotiatedVersion = String(cString: SSL_get_version(ssl))
     if let cipher = SSL_get_current_cipher(ssl) { transfer.negotiatedCipher = String(cString: SSL_CIPHER_get_name(cipher)) }
+}
+
+/// Transfers waiting for their handshake facts, by ID. OpenSSL's callback may fire for a kept
+/// connection after its first transfer ended; an unknown ID is then simply ignored.
+enum HandshakeRegistry {
+    private static let state = Mutex<(next: Int, transfers: [Int: CurlTransfer])>((1, [:]))
+
+    static func register(_ transfer: CurlTransfer) -> Int {
+        state.withLock { s in
+            let id = s.next
+            s.next += 1
+            s.transfers[id] = transfer
+            return id
+        }
+    }
+
+    static func forget(_ id: Int) { state.withLock { _ = $0.transfers.removeValue(forKey: id) } }
+
+    static func transfer(_ id: Int) -> CurlTransfer? { state.withLock { $0.transfers[id] } }
 }
