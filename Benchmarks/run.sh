@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 smoke=false
 [ "${1:-}" = "--smoke" ] && smoke=true
 if $smoke; then REPS=1; N=60; FLEETS="50"; DURATION=8; INTERVAL=4; else REPS=3; N=1000; FLEETS="100 1000 10000"; DURATION=120; INTERVAL=60; fi
+# Overrides for a shorter run: FLEETS="1000" DURATION=60 Benchmarks/run.sh
+FLEETS=${BENCH_FLEETS:-$FLEETS}; DURATION=${BENCH_DURATION:-$DURATION}; REPS=${BENCH_REPS:-$REPS}
 
 scripts/setup.sh --test
 for p in prometheus-blackbox-exporter bc curl; do dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p"; }; done
