@@ -22,19 +22,10 @@ final class DemoTLSSite: @unchecked Sendable {
             throw DemoError(message: "cannot load the demo certificate")
         }
         self.context = context
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw DemoError(message: "cannot listen for the demo TLS site") }
+        let (fd, boundPort) = LoopbackSocket.bind(listen: 64)
+        guard fd >= 0 else { throw DemoError(message: "cannot listen for the demo TLS site") }
         listener = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = boundPort
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "demo-tls"
         thread.start()

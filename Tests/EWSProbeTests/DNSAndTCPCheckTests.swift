@@ -1,3 +1,4 @@
+import EWSProbeServer
 import Foundation
 import Testing
 
@@ -80,16 +81,9 @@ import Testing
 
     @Test func silentDNSServerTimesOut() async throws {
         // A UDP port nobody answers on: bind it and never read.
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let (fd, udpPort) = LoopbackSocket.bind(type: Int32(SOCK_DGRAM.rawValue))
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        var t = try target("http://slow.lab.test/", dnsServer: Int(UInt16(bigEndian: address.sin_port)))
+        var t = try target("http://slow.lab.test/", dnsServer: udpPort)
         t.timeout = .seconds(1)
         let start = ContinuousClock.now
         let report = await ProbeRunner().run(t)

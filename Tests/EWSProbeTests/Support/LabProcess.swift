@@ -77,21 +77,7 @@ enum LabNetwork {
     }
 
     /// A TCP listener that accepts (via the kernel backlog) and never answers.
-    static func silentListener() -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length)
-                listen(fd, 16)
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
+    static func silentListener() -> (fd: Int32, port: Int) { LoopbackSocket.bind(listen: 16) }
 }
 
 /// nginx from Debian, with a config written by the test.
