@@ -77,20 +77,23 @@ public struct EWSLoginCheck: Check {
                 result.reason = "request_failed"
                 result.summary = "reading \(what) failed: \(error.message)"
             }
+            result.measurements.append(Self.success(false))
             return result
         }
         result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
         result = judge(response, what: what, base: result)
         result.durationSeconds = timer.elapsed
-        if result.status == .pass, let suffix = ConfigLoader.localOnlySuffixes.first(where: { username.lowercased().hasSuffix($0) }) {
+        if result.status == .pass, let suffix = ConfigLoader.localOnlySuffix(of: username) {
             result.status = .warn
             result.reason = "local_upn_suffix"
             result.summary += "; but the UPN suffix \(suffix) is local-only (use the public UPN)"
         }
-        result.measurements.append(
-            Measurement(
-                "ewsprobe_ews_login_success", result.status == .fail ? 0 : 1, help: "Whether the EWS login (and impersonation) worked."))
+        result.measurements.append(Self.success(result.status != .fail))
         return result
+    }
+
+    static func success(_ worked: Bool) -> Measurement {
+        Measurement("ewsprobe_ews_login_success", worked ? 1 : 0, help: "Whether the EWS login (and impersonation) worked.")
     }
 
     func judge(_ response: HTTPResponse, what: String, base: CheckResult) -> CheckResult {

@@ -16,6 +16,11 @@ public enum ConfigLoader {
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
     static let localOnlySuffixes = [".local", ".lan", ".internal", ".localdomain", ".corp"]
 
+    /// The local-only UPN suffix of a login name, if it has one (the seeds advise against them).
+    static func localOnlySuffix(of username: String) -> String? {
+        localOnlySuffixes.first { username.lowercased().hasSuffix($0) }
+    }
+
     public static func load(file path: String) throws -> ProbeConfig {
         var state = LoadState()
         let root = try parse(file: path)
@@ -269,9 +274,7 @@ public enum ConfigLoader {
         if mailbox != nil && username == nil {
             throw (mailboxSection ?? item).error("mailbox_check needs username and a password reference")
         }
-        if let username, let section = usernameSection,
-            let suffix = localOnlySuffixes.first(where: { username.lowercased().hasSuffix($0) })
-        {
+        if let username, let section = usernameSection, let suffix = localOnlySuffix(of: username) {
             state.warnings.append(
                 ConfigWarning(
                     file: section.file, line: section.line, key: section.path,
