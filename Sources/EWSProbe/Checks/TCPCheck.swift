@@ -51,7 +51,7 @@ public struct TCPCheck: Check {
         }
         let timeout = min(connectTimeout ?? ctx.remaining, ctx.remaining)
         // Plain http:// with CONNECT_ONLY opens the TCP connection and nothing else.
-        let connectURL = "http://\(url.authority.contains(":") ? url.authority : "\(url.authority):\(url.port)")/"
+        let connectURL = "http://\(IPAddress.bracketed(url.host)):\(url.port)/"
         let attempts = await withTaskGroup(of: (Int, Attempt).self) { group in
             for (index, address) in resolution.addresses.enumerated() {
                 group.addTask {

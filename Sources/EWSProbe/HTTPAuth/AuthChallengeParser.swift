@@ -69,22 +69,16 @@ public enum AuthChallengeParser {
         var atEnd: Bool { index >= bytes.count }
         var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
-        static func isTokenChar(_ c: UInt8) -> Bool {
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return Array("!#$%&'*+-.^_`|~".utf8).contains(c)
-            }
-        }
+        static let tokenExtras = Array("!#$%&'*+-.^_`|~".utf8)
+        static let token68Extras = Array("-._~+/".utf8)
 
-        static func isToken68Char(_ c: UInt8) -> Bool {
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return Array("-._~+/".utf8).contains(c)
-            }
+        static func isTokenChar(_ c: UInt8) -> Bool { isAlphanumeric(c) || tokenExtras.contains(c) }
+
+        static func isToken68Char(_ c: UInt8) -> Bool { isAlphanumeric(c) || token68Extras.contains(c) }
+
+        static func isAlphanumeric(_ c: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c)
         }
 
         mutating func skipSpaces() {
