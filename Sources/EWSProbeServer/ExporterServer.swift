@@ -1,6 +1,8 @@
 import EWSProbe
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -19,14 +21,28 @@ public struct ExporterServer: Sendable {
     public var host: String
     public var port: Int
     public var logger: Logger
+    public var web: WebOptions
     public let store = ResultStore()
     public let metrics = ExporterMetrics()
     let state: ServerState
 
+    /// How the endpoints themselves are served and protected.
+    public struct WebOptions: Sendable {
+        public var config = WebConfig()
+        /// `/probe?target=URL` for URLs that are not configured targets: off by default so the
+        /// exporter cannot be used to reach internal hosts.
+        public var allowProbeURLs = false
+        /// On-demand probes running at once through `/probe`; more get 429.
+        public var maxOnDemandProbes = 8
+        public init() {}
+    }
+
     public init(
-        source: ConfigSource, initial: ProbeConfig, shard: (index: Int, count: Int) = (0, 1), host: String, port: Int, logger: Logger
+        source: ConfigSource, initial: ProbeConfig, shard: (index: Int, count: Int) = (0, 1), host: String, port: Int,
+        web: WebOptions = WebOptions(), logger: Logger
     ) {
         self.source = source
+        self.web = web
         self.shard = shard
         self.host = host
         self.port = port
@@ -46,8 +62,15 @@ public struct ExporterServer: Sendable {
         hangup.setEventHandler { _ = reload() }
         hangup.resume()
         defer { hangup.cancel() }
+        // Tight HTTP limits: no endpoint needs more than a short request line and a few headers.
+        let http = HTTP1Channel.Configuration(
+            idleTimeout: .seconds(120),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 100))
+        let server: HTTPServerBuilder =
+            try web.config.tls.map { try .tls(.http1(configuration: http), tlsConfiguration: $0) } ?? .http1(configuration: http)
         let app = Application(
             router: router(reload: reload),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "ewsprobe"),
             services: [scheduler],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -82,19 +105,34 @@ public struct ExporterServer: Sendable {
         let state = self.state
         let logger = self.logger
         let startedAt = ContinuousClock.now
+        let onDemand = OnDemandLimit(limit: web.maxOnDemandProbes)
+        let allowProbeURLs = web.allowProbeURLs
+        router.add(middleware: WebGuard(web.config))
         router.get("/metrics") { _, _ -> Response in
             Self.text(MetricsRenderer.render(store: store, metrics: metrics), type: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/probe") { request, _ -> Response in
-            guard let name = request.uri.queryParameters.get("target") else {
-                return Self.text("target parameter missing\n", status: .badRequest)
+            guard let name = request.uri.queryParameters.get("target"), !name.isEmpty, name.utf8.count <= 2048 else {
+                return Self.text("target parameter missing or too long\n", status: .badRequest)
             }
-            // Only configured targets: the exporter must not become a way to reach arbitrary hosts.
             let config = state.config
-            guard let target = config.targets.first(where: { $0.name == name }) else {
-                return Self.text("no configured target named \(name)\n", status: .notFound)
+            let target: TargetConfig
+            var record = true
+            switch Self.onDemandTarget(name, module: request.uri.queryParameters.get("module"), config: config, allowURLs: allowProbeURLs) {
+            case .success(let (found, configured)):
+                target = found
+                record = configured
+            case .failure(let refusal):
+                return Self.text(refusal.message + "\n", status: refusal.status)
             }
-            let report = await Scheduler(config: config, store: store, metrics: metrics, logger: logger).runWithTimeout(target)
+            // Ad-hoc URLs get their own throwaway store so they never become /metrics series.
+            let scheduler =
+                record
+                ? Scheduler(config: config, store: store, metrics: metrics, logger: logger)
+                : Scheduler(config: config, store: ResultStore(), metrics: ExporterMetrics(), logger: logger)
+            guard let report = await onDemand.run({ await scheduler.runWithTimeout(target) }) else {
+                return Self.text("too many on-demand probes running (limit \(onDemand.limit)); retry later\n", status: .tooManyRequests)
+            }
             let debug = request.uri.queryParameters.get("debug") == "true"
             if request.uri.queryParameters.get("format") == "json" {
                 return Self.text(JSONReport.line(report, includeTrace: debug) + "\n", type: "application/json")
@@ -117,7 +155,44 @@ public struct ExporterServer: Sendable {
         router.get("/") { _, _ -> Response in
             Self.text(StatusPage.render(store.snapshot()), type: "text/html; charset=utf-8")
         }
+        router.get("/status") { request, _ -> Response in
+            guard let name = request.uri.queryParameters.get("target"), let target = store.target(named: name) else {
+                return Self.text("no configured target by that name\n", status: .notFound)
+            }
+            return Self.text(StatusPage.renderTarget(target), type: "text/html; charset=utf-8")
+        }
         return router
+    }
+
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var message: String
+    }
+
+    /// The target `/probe` runs: a configured one by name, or — only when allowed — a URL with
+    /// a configured module. The flag tells whether it is configured.
+    static func onDemandTarget(_ name: String, module: String?, config: ProbeConfig, allowURLs: Bool) -> Result<
+        (TargetConfig, Bool), Refusal
+    > {
+        if let target = config.targets.first(where: { $0.name == name }) { return .success((target, true)) }
+        guard let url = EndpointURL(name), name.contains("://") else {
+            return .failure(Refusal(status: .notFound, message: "no configured target named \(name)"))
+        }
+        guard allowURLs else {
+            return .failure(
+                Refusal(
+                    status: .forbidden,
+                    message: "\(name) is not a configured target; probing arbitrary URLs is off (serve --web.allow-probe-urls turns it on)")
+            )
+        }
+        let moduleName = module ?? "default"
+        guard let moduleConfig = config.modules[moduleName] ?? (moduleName == "default" ? .builtinDefault : nil) else {
+            return .failure(Refusal(status: .badRequest, message: "unknown module \(moduleName)"))
+        }
+        let target = TargetConfig(
+            name: url.host, url: url, module: moduleConfig, interval: moduleConfig.interval ?? config.global.interval,
+            timeout: moduleConfig.timeout ?? config.global.timeout, resolve: moduleConfig.resolve, caFile: moduleConfig.caFile)
+        return .success((target, false))
     }
 
     static func text(_ body: String, status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {

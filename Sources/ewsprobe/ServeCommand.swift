@@ -18,6 +18,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Run only shard I of N (I/N, 0-based): N instances split one fleet by a stable hash of the target name.")
     var shard: String?
 
+    @Option(
+        name: .customLong("web.config.file"),
+        help:
+            "Web configuration in the Prometheus exporter-toolkit format: TLS certificate and key, basic_auth_users (bcrypt), headers, rate_limit."
+    )
+    var webConfigFile: String?
+
+    @Flag(
+        name: .customLong("web.allow-probe-urls"),
+        help:
+            "Let /probe?target=URL&module=NAME probe URLs that are not configured targets (off: the exporter cannot be used to reach arbitrary hosts)."
+    )
+    var allowProbeURLs = false
+
+    @Option(name: .customLong("web.max-probes"), help: "On-demand /probe runs at once; more get 429.")
+    var maxProbes = 8
+
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
@@ -39,8 +56,23 @@ struct ServeCommand: AsyncParsableCommand {
             }
             shardIndex = (parts[0], parts[1])
         }
-        logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(listen)")
-        try await ExporterServer(source: .file(config), initial: loaded, shard: shardIndex, host: host, port: port, logger: logger).run()
+        var web = ExporterServer.WebOptions()
+        web.allowProbeURLs = allowProbeURLs
+        guard maxProbes >= 1 else { failConfig("--web.max-probes: expected at least 1, got \(maxProbes)") }
+        web.maxOnDemandProbes = maxProbes
+        if let webConfigFile {
+            do {
+                web.config = try WebConfig.load(file: webConfigFile)
+            } catch {
+                failConfig(error)
+            }
+        }
+        let scheme = web.config.tls == nil ? "http" : "https"
+        logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(scheme)://\(listen)")
+        try await ExporterServer(
+            source: .file(config), initial: loaded, shard: shardIndex, host: host, port: port, web: web, logger: logger
+        )
+        .run()
     }
 }
 

@@ -131,7 +131,10 @@ import Testing
         _ = try await ExporterTests.waitFor(port) { $0.contains("ewsprobe_check_failure_info{target=\"login\",check=\"ews_login\"") }
         let base = "http://127.0.0.1:\(port)"
         var surfaces = [try await ExporterTests.metrics(port)]
-        for path in ["/probe?target=login", "/probe?target=login&debug=true", "/probe?target=login&format=json&debug=true", "/"] {
+        for path in [
+            "/probe?target=login", "/probe?target=login&debug=true", "/probe?target=login&format=json&debug=true", "/",
+            "/status?target=login",
+        ] {
             surfaces.append(try await ServeTests.get(base + path))
         }
         serve.stop()

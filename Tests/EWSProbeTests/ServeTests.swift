@@ -71,7 +71,7 @@ import Testing
         let probe = try await Self.get("http://127.0.0.1:\(port)/probe?target=lab-ok&format=json")
         #expect(probe.contains("\"name\":\"lab-ok\""))
         let unknown = try await Self.status("http://127.0.0.1:\(port)/probe?target=http://10.0.0.1/")
-        #expect(unknown == 404)
+        #expect(unknown == 403, "an unconfigured URL is refused by default")
         #expect(try await Self.status("http://127.0.0.1:\(port)/-/healthy") == 200)
         let page = try await Self.get("http://127.0.0.1:\(port)/")
         #expect(page.contains("lab-closed") && page.contains("refused"))

@@ -36,6 +36,11 @@ public enum ConfigLoader {
         return try finish(state)
     }
 
+    /// The located YAML tree of another file in the same error contract (the web config).
+    public static func document(file path: String) throws -> YAMLSection {
+        try parse(file: path).section
+    }
+
     struct Root {
         var section: YAMLSection
         var directory: String

@@ -51,7 +51,8 @@ struct TestPKI {
     /// (default: the root) through `openssl ca`.
     func issue(
         _ label: String, names: [String], issuer: (URL, URL)? = nil, validFrom: Date = Date().addingTimeInterval(-86400),
-        validUntil: Date = Date().addingTimeInterval(90 * 86400), digest: String = "sha256", key: KeySpec = .ec256, isCA: Bool = false
+        validUntil: Date = Date().addingTimeInterval(90 * 86400), digest: String = "sha256", key: KeySpec = .ec256, isCA: Bool = false,
+        usage: String = "serverAuth"
     ) throws -> (URL, URL) {
         let cert = directory.appendingPathComponent("\(label).pem")
         let keyFile = directory.appendingPathComponent("\(label).key")
@@ -60,7 +61,7 @@ struct TestPKI {
         let extensions =
             isCA
             ? "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
-            : "basicConstraints=CA:FALSE\nsubjectAltName=\(names.map { "DNS:\($0)" }.joined(separator: ","))\nextendedKeyUsage=serverAuth\n"
+            : "basicConstraints=CA:FALSE\nsubjectAltName=\(names.map { "DNS:\($0)" }.joined(separator: ","))\nextendedKeyUsage=\(usage)\n"
         try extensions.write(to: ext, atomically: true, encoding: .utf8)
         try Self.openssl(["req"] + key.arguments + ["-nodes", "-keyout", keyFile.path, "-out", csr.path, "-subj", "/CN=\(names[0])"])
         let db = directory.appendingPathComponent("ca-db")

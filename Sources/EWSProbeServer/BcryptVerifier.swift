@@ -1,0 +1,63 @@
+import CCrypt
+import COpenSSL
+import EWSProbe
+import Foundation
+import Synchronization
+
+/// Checks Basic credentials against the web config's bcrypt hashes with libxcrypt. bcrypt is
+/// slow on purpose (tens of milliseconds at cost 10), so verified pairs are remembered by a
+/// digest of user and password — never the password itself — and the hashing runs on the
+/// blocking workers, not on the server's event loops.
+final class BcryptVerifier: Sendable {
+    private let users: [String: String]
+    private let verified = Mutex<Set<Data>>([])
+    static let cacheLimit = 1024
+
+    init(users: [String: String]) {
+        self.users = users
+    }
+
+    static func isBcryptHash(_ text: String) -> Bool {
+        let parts = text.split(separator: "$", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0].isEmpty && ["2a", "2b", "2y"].contains(parts[1]) && parts[2].count == 2
+            && Int(parts[2]).map { (4...31).contains($0) } == true && parts[3].count == 53
+    }
+
+    func verify(user: String, password: String) async -> Bool {
+        guard let hash = users[user] else {
+            return false
+        }
+        let key = Self.digest(user + "\u{0}" + password)
+        if verified.withLock({ $0.contains(key) }) { return true }
+        let matches = await BlockingWorkers.shared.run { Self.matches(password: password, hash: hash) }
+        if matches {
+            verified.withLock { cache in
+                if cache.count >= Self.cacheLimit { cache.removeAll() }
+                cache.insert(key)
+            }
+        }
+        return matches
+    }
+
+    static func matches(password: String, hash: String) -> Bool {
+        let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
+        defer {
+            // The structure holds key material; clear it before giving the memory back.
+            memset(data, 0, MemoryLayout<crypt_data>.size)
+            data.deallocate()
+        }
+        memset(data, 0, MemoryLayout<crypt_data>.size)
+        guard let result = crypt_r(password, hash, data) else { return false }
+        let computed = Array(String(cString: result).utf8)
+        let expected = Array(hash.utf8)
+        guard computed.count == expected.count else { return false }
+        return CRYPTO_memcmp(computed, expected, expected.count) == 0
+    }
+
+    static func digest(_ text: String) -> Data {
+        var out = [UInt8](repeating: 0, count: 32)
+        let bytes = Array(text.utf8)
+        _ = SHA256(bytes, bytes.count, &out)
+        return Data(out)
+    }
+}
