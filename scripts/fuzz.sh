@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Fuzzes one parser with libFuzzer + AddressSanitizer for SECONDS (default 60).
-#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login [SECONDS]
+#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|config_loader [SECONDS]
 # The seed corpus is Fuzz/corpus/TARGET (committed); new inputs go to .build/fuzz/TARGET-corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?target}
 seconds=${2:-60}
 S=Sources/EWSProbe
+out=.build/fuzz
+mkdir -p "$out/$target-corpus"
+if [ "$target" = config_loader ]; then
+  # The loader needs the whole library (Yams, libcurl, OpenSSL): its own package, built by SwiftPM.
+  (cd Fuzz/ConfigFuzz && swift build -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|Compiling FuzzConfig|Build complete") || true
+  binary=Fuzz/ConfigFuzz/.build/release/FuzzConfig
+  test -x "$binary"
+  exec "$binary" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    "$out/$target-corpus" "Fuzz/corpus/$target"
+fi
 case "$target" in
   ntlm_challenge) flag=FUZZ_NTLM; files="$S/NTLM/NTLMMessages.swift $S/NTLM/NTLMCrypto.swift $S/Config/Secret.swift" ;;
   www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
@@ -14,8 +24,6 @@ case "$target" in
   forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
-out=.build/fuzz
-mkdir -p "$out/$target-corpus"
 rm -f "$out/fuzz-$target"
 # shellcheck disable=SC2086
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -D "$flag" \

@@ -84,6 +84,14 @@ import Testing
         #expect((error?.line ?? 0) > 0)
     }
 
+    /// An include of a device or FIFO must fail at once, not read forever.
+    @Test func includeOfADeviceIsRefused() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigLoader.load(yaml: "include: [/dev/zero]\n", name: "inc.yml")
+        }
+        #expect(error?.description.contains("not a regular file") == true, "\(String(describing: error))")
+    }
+
     @Test func localOnlyUPNGivesAWarning() throws {
         let config = try ConfigLoader.load(
             yaml: "targets:\n  - url: https://a.example.com/x\n    username: svc@corp.local\n    password_env: X\n", name: "w.yml")

@@ -73,7 +73,12 @@ import Testing
     static func opensslTrusts(_ served: Served, caFile: URL?, host: String) throws -> Bool {
         var arguments = ["verify", "-auth_level", "2", "-verify_hostname", host]
         if let caFile { arguments += ["-CAfile", caFile.path] }
-        if served.chain.count > 1 { arguments += ["-untrusted", served.chain[1].path] }
+        if served.chain.count > 1 {
+            let untrusted = FileManager.default.temporaryDirectory.appendingPathComponent("untrusted-\(UUID().uuidString).pem")
+            try served.chain.dropFirst().map { try String(contentsOf: $0, encoding: .utf8) }.joined()
+                .write(to: untrusted, atomically: true, encoding: .utf8)
+            arguments += ["-untrusted", untrusted.path]
+        }
         arguments.append(served.chain[0].path)
         do {
             try TestPKI.openssl(arguments)
@@ -112,6 +117,33 @@ import Testing
         try await expect(
             lab, "root sent too", Served(chain: good.chain + [lab.pki.caPEM], key: good.key), caFile: false, status: .fail,
             reason: "untrusted_root")
+    }
+
+    /// A valid chain of 20 certificates (leaf and 19 intermediates): verified, listed whole, and
+    /// flagged, since Java clients refuse chains longer than 10 by default.
+    @Test func twentyCertificateChain() async throws {
+        let lab = try Lab()
+        var issuer = lab.intermediate
+        var intermediates = [lab.intermediate.0]
+        for level in 2...19 {
+            issuer = try lab.pki.issue("inter\(level)", names: ["ewsprobe test intermediate \(level)"], issuer: issuer, isCA: true)
+            intermediates.insert(issuer.0, at: 0)
+        }
+        let (leaf, key) = try lab.pki.issue("deep", names: ["mail.lab.test"], issuer: issuer)
+        let served = Served(chain: [leaf] + intermediates, key: key)
+        #expect(served.chain.count == 20)
+        try await expect(lab, "20 certificates", served, status: .warn, reason: "chain_too_long")
+        let nginx = try lab.serve(served)
+        defer { nginx.stop() }
+        let result = try await probe(nginx.port, caFile: lab.pki.caPEM)
+        guard case .array(let nodes)? = result.details.first(where: { $0.0 == "nodes" })?.1, case .object(let node)? = nodes.first,
+            case .array(let chain)? = node.first(where: { $0.0 == "chain" })?.1
+        else {
+            Issue.record("no chain in the details")
+            return
+        }
+        #expect(chain.count == 20, "the whole chain as sent")
+        #expect(node.first { $0.0 == "verified" }?.1 == .bool(true))
     }
 
     @Test func dateCases() async throws {

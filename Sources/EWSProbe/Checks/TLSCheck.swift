@@ -36,6 +36,8 @@ public struct TLSCheck: Check {
 
     public var mode: Mode = .strict
     public var warnDays = 21
+    /// Longest chain every common client accepts (Java's default limit).
+    static let maxChainLength = 10
     public var failDays = 7
     public var minVersion: ProtocolVersion = .tls12
 
@@ -190,6 +192,12 @@ public struct TLSCheck: Check {
                 "hostname_mismatch", trustStatus,
                 "\(host) is not among the names of \(Self.describe(leaf)) (\(names.isEmpty ? leaf.subjectCN : names))",
                 "install a certificate whose subject alternative names include \(host)")
+        }
+        if node.chain.count > Self.maxChainLength {
+            add(
+                "chain_too_long", .warn,
+                "server sent \(node.chain.count) certificates; Java clients refuse more than \(Self.maxChainLength) by default (jdk.tls.maxCertificateChainLength)",
+                "send only the leaf and the intermediates that lead to a public root")
         }
         let elements = node.chain + (node.anchor.map { [$0] } ?? [])
         for certificate in elements {

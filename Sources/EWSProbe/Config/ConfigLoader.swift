@@ -63,7 +63,20 @@ public enum ConfigLoader {
         var included: Set<String> = []
     }
 
+    static let maxFileBytes = 16 << 20
+
     static func parse(file path: String) throws -> Root {
+        // Only regular files of sane size: an include of /dev/zero or a FIFO must not hang the load.
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ConfigError(file: path, line: 0, key: "", message: "cannot read the file (\(String(cString: strerror(errno))))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigError(file: path, line: 0, key: "", message: "not a regular file")
+        }
+        guard info.st_size <= maxFileBytes else {
+            throw ConfigError(file: path, line: 0, key: "", message: "larger than \(maxFileBytes >> 20) MiB")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, line: 0, key: "", message: "cannot read the file")
         }
