@@ -19,33 +19,12 @@ work=$(mktemp -d /tmp/ewsprobe-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=../scripts/lib.sh
+. scripts/lib.sh
 tck=$(getconf CLK_TCK)
-wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-# The lab: nginx with an ECDSA P-256 certificate answering like on-premises Exchange.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 7 \
-  -subj "/CN=ewsprobe bench root" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/leaf.key" -out "$work/leaf.csr" -subj "/CN=mail.bench.test" 2>/dev/null
-printf 'subjectAltName=DNS:mail.bench.test\n' >"$work/leaf.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 7 -extfile "$work/leaf.ext" 2>/dev/null
-NGINX_PORT=$(port)
-mkdir -p "$work/nginx/logs"
-cat >"$work/nginx/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1; error_log $work/nginx/logs/error.log; pid $work/nginx/pid;
-worker_rlimit_nofile 65536;
-events { worker_connections 16384; }
-http { access_log off; client_body_temp_path $work/nginx;
-  server { listen 127.0.0.1:$NGINX_PORT ssl; ssl_certificate $work/leaf.pem; ssl_certificate_key $work/leaf.key;
-    location / { add_header WWW-Authenticate "Negotiate" always; add_header WWW-Authenticate "NTLM" always;
-      add_header WWW-Authenticate 'Basic realm="mail.bench.test"' always; return 401; } } }
-CONF
 ulimit -n 65536 2>/dev/null || true
-/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" & pids+=($!)
-wait_port "$NGINX_PORT"
+NGINX_PORT=$(port)
+pids+=("$(lab_tls "$work" "$NGINX_PORT")")
 URL="https://mail.bench.test:$NGINX_PORT/EWS/Exchange.asmx"
 
 # 1. The libcurl floor.
@@ -83,24 +62,6 @@ fleet_config() { # count interval
     for i in $(seq "$1"); do echo "  - {name: t$i, url: \"$URL\", module: bench, ca_file: $work/ca.pem, resolve: [\"mail.bench.test:$NGINX_PORT:127.0.0.1\"]}"; done
   } >"$work/fleet-$1.yml"; }
 runs_total() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^ewsprobe_probe_runs_total/ {s += $2} END {print s + 0}'; }
-lag_quantiles() { curl -s "http://127.0.0.1:$1/metrics" | python3 -c '
-import sys
-b = []
-for line in sys.stdin:
-    if line.startswith("ewsprobe_scheduler_lag_seconds_bucket"):
-        le = line.split("le=\"")[1].split("\"")[0]
-        b.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
-total = b[-1][1] if b else 0
-def q(p):
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in b:
-        if c >= p * total and total > 0:
-            if le == float("inf"): return prev_le
-            return prev_le + (le - prev_le) * ((p * total - prev_c) / max(c - prev_c, 1e-9))
-        prev_le, prev_c = le, c
-    return 0.0
-print("%.1f %.1f" % (q(0.5) * 1000, q(0.99) * 1000))'; }
-
 echo "| fleet | interval | probes | CPU ms/probe | CPU share | RSS MB | RSS KB/target | lag p50 ms | lag p99 ms | scrape ms | scrape KB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 per_probe=""

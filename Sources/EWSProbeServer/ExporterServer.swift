@@ -109,7 +109,7 @@ public struct ExporterServer: Sendable {
         let allowProbeURLs = web.allowProbeURLs
         router.add(middleware: WebGuard(web.config))
         router.get("/metrics") { _, _ -> Response in
-            Self.text(MetricsRenderer.render(store: store, metrics: metrics), type: "text/plain; version=0.0.4; charset=utf-8")
+            Self.bytes(MetricsRenderer.render(store: store, metrics: metrics), type: Self.exposition)
         }
         router.get("/probe") { request, _ -> Response in
             guard let name = request.uri.queryParameters.get("target"), !name.isEmpty, name.utf8.count <= 2048 else {
@@ -138,7 +138,7 @@ public struct ExporterServer: Sendable {
                 return Self.text(JSONReport.line(report, includeTrace: debug) + "\n", type: "application/json")
             }
             if debug { return Self.text(HumanReport.render(report, verbose: true)) }
-            return Self.text(MetricsRenderer.render(report: report, target: target), type: "text/plain; version=0.0.4; charset=utf-8")
+            return Self.bytes(MetricsRenderer.render(report: report, target: target), type: Self.exposition)
         }
         router.post("/-/reload") { _, _ -> Response in
             switch reload() {
@@ -193,6 +193,12 @@ public struct ExporterServer: Sendable {
             name: url.host, url: url, module: moduleConfig, interval: moduleConfig.interval ?? config.global.interval,
             timeout: moduleConfig.timeout ?? config.global.timeout, resolve: moduleConfig.resolve, caFile: moduleConfig.caFile)
         return .success((target, false))
+    }
+
+    static let exposition = "text/plain; version=0.0.4; charset=utf-8"
+
+    static func bytes(_ body: [UInt8], type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func text(_ body: String, status: HTTPResponse.Status = .ok, type: String = "text/plain; charset=utf-8") -> Response {

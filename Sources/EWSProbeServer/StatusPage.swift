@@ -32,7 +32,7 @@ enum StatusPage {
             }
             html += "<tr><td>\(link)\(url)</td><td class=\"\(report.status.rawValue)\">\(report.status.rawValue)</td>"
             html += "<td>\(checkList(report))</td><td class=\"runs\">\(runStrip(state))</td>"
-            html += "<td>\(JSONReport.timestamp(report.startedAt))<br><small>\(age(report, now: now)), run \(state.runs)"
+            html += "<td>\(JSONReport.timestamp(report.startedAt))<br><small>\(age(report.startedAt, now: now)), run \(state.runs)"
             html += ", \(state.failedRuns) failed</small></td></tr>\n"
         }
         html += "</table></body></html>\n"
@@ -51,14 +51,18 @@ enum StatusPage {
             """
         if let latest = state.latest { html += "<h2>Latest</h2>\(checkList(latest))\n" }
         html += "<h2>Last \(state.history.count) run(s)</h2>\n"
-        for (index, report) in state.history.enumerated().reversed() {
-            let reasons = report.checks.compactMap { $0.status == .pass ? nil : $0.reason }.joined(separator: ", ")
-            html +=
-                "<details id=\"run-\(index)\"\(index == state.history.count - 1 ? " open" : "")><summary class=\"\(report.status.rawValue)\">"
-            html += "\(JSONReport.timestamp(report.startedAt)) · \(report.status.rawValue) · "
-            html += String(format: "%.3f s", report.durationSeconds)
-            html += "\(reasons.isEmpty ? "" : " · " + escape(reasons)) <small>(\(age(report, now: now)))</small></summary>"
-            html += "<pre>\(escape(HumanReport.render(report, verbose: true)))</pre></details>\n"
+        for (index, run) in state.history.enumerated().reversed() {
+            let latest = index == state.history.count - 1
+            html += "<details id=\"run-\(index)\"\(latest ? " open" : "")><summary class=\"\(run.status.rawValue)\">"
+            html += "\(JSONReport.timestamp(run.startedAt)) · \(run.status.rawValue) · "
+            html += String(format: "%.3f s", run.durationSeconds)
+            html += "\(run.reasons.isEmpty ? "" : " · " + escape(run.reasons.joined(separator: ", "))) <small>(\(age(run.startedAt, now: now)))</small>"
+            html += "</summary>"
+            if let trace = state.trace(of: index) {
+                html += "<pre>\(escape(trace))</pre></details>\n"
+            } else {
+                html += "<p><small>trace not kept (older traces share a memory budget over all targets)</small></p></details>\n"
+            }
         }
         html += "</body></html>\n"
         return html
@@ -78,15 +82,15 @@ enum StatusPage {
     static func runStrip(_ state: ResultStore.TargetState) -> String {
         var strip = ""
         let page = "/status?target=\(percentEncoded(state.target.name))"
-        for (index, report) in state.history.enumerated() {
-            let title = "\(JSONReport.timestamp(report.startedAt)) \(report.status.rawValue)"
-            strip += "<a class=\"\(report.status.rawValue)\" href=\"\(page)#run-\(index)\" title=\"\(escape(title))\">&nbsp;</a>"
+        for (index, run) in state.history.enumerated() {
+            let title = "\(JSONReport.timestamp(run.startedAt)) \(run.status.rawValue) \(run.reasons.joined(separator: " "))"
+            strip += "<a class=\"\(run.status.rawValue)\" href=\"\(page)#run-\(index)\" title=\"\(escape(title))\">&nbsp;</a>"
         }
         return strip
     }
 
-    static func age(_ report: ProbeReport, now: Double) -> String {
-        "\(max(0, Int(now - report.startedAt))) s ago"
+    static func age(_ startedAt: Double, now: Double) -> String {
+        "\(max(0, Int(now - startedAt))) s ago"
     }
 
     static func percentEncoded(_ text: String) -> String {

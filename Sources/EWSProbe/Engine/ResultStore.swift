@@ -1,65 +1,141 @@
 import Foundation
 import Synchronization
 
-/// The latest results of every target, the counters about them, and a short history for the
-/// status page. The scheduler writes; scrapes and pages only read.
+/// The latest results of every target, the counters about them, their rendered `/metrics`
+/// series and a short history for the status page. The scheduler writes; scrapes and pages only
+/// read.
+///
+/// Memory is what limits a large fleet, so the store keeps only what is read back: the latest
+/// report without its JSON details and measurements (those live on in the rendered series), a
+/// one-line summary of the older runs, and their step traces as text within a byte budget shared
+/// by all targets (the newest runs keep theirs first).
 public final class ResultStore: Sendable {
     public static let historyLength = 10
+    /// Bytes of older runs' traces kept over all targets.
+    public static let defaultTraceBudget = 8 << 20
+
+    /// One earlier run, as the status page shows it.
+    public struct RunRecord: Sendable {
+        public var startedAt: Double
+        public var durationSeconds: Double
+        public var status: CheckStatus
+        /// The checks that did not pass, as `check=reason`.
+        public var reasons: [String]
+        /// The run's text report with traces; nil for the latest run (rendered from `latest`)
+        /// and for runs whose trace fell out of the budget.
+        public var trace: String?
+    }
 
     public struct TargetState: Sendable {
         public var target: TargetConfig
         public var latest: ProbeReport?
-        public var history: [ProbeReport] = []
+        /// Oldest first; the last record is the latest run.
+        public var history: [RunRecord] = []
         public var runs: Int = 0
         public var failedRuns: Int = 0
         public var lastLagSeconds: Double = 0
+        var series: RenderedSeries
+
+        init(target: TargetConfig) {
+            self.target = target
+            series = MetricsRenderer.series(target: target, report: nil, runs: 0, failedRuns: 0)
+        }
+
+        /// The text report of a kept run (the latest is rendered on demand).
+        public func trace(of index: Int) -> String? {
+            index == history.count - 1 ? latest.map { HumanReport.render($0, verbose: true) } : history[index].trace
+        }
     }
 
-    private let state = Mutex<[String: TargetState]>([:])
-    private let order = Mutex<[String]>([])
+    private struct State {
+        var targets: [String: TargetState] = [:]
+        var order: [String] = []
+    }
+    private let state = Mutex(State())
+    private let traceBudget: Int
 
-    public init() {}
+    public init(traceBudget: Int = ResultStore.defaultTraceBudget) {
+        self.traceBudget = traceBudget
+    }
 
     /// Makes the store hold exactly these targets: new ones start empty, removed ones (and
     /// their series) go, kept ones keep their results.
     public func setTargets(_ targets: [TargetConfig]) {
-        state.withLock { current in
+        state.withLock { state in
             var next: [String: TargetState] = [:]
             for target in targets {
-                var entry = current[target.name] ?? TargetState(target: target)
+                var entry = state.targets[target.name] ?? TargetState(target: target)
                 entry.target = target
+                entry.series = MetricsRenderer.series(target: target, report: entry.latest, runs: entry.runs, failedRuns: entry.failedRuns)
                 next[target.name] = entry
             }
-            current = next
+            state.targets = next
+            state.order = targets.map(\.name)
         }
-        order.withLock { $0 = targets.map(\.name) }
     }
 
     public func record(_ report: ProbeReport, lagSeconds: Double) {
-        state.withLock { current in
-            guard var entry = current[report.targetName] else { return }
-            entry.latest = report
-            entry.history.append(report)
+        // Rendering and compacting happen outside the lock; only this target's loop writes it.
+        guard let current = target(named: report.targetName) else { return }
+        let runs = current.runs + 1
+        let failedRuns = current.failedRuns + (report.status == .fail ? 1 : 0)
+        let series = MetricsRenderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
+        let previousTrace = current.latest.map { HumanReport.render($0, verbose: true) }
+        let compact = Self.compacted(report)
+        state.withLock { state in
+            guard var entry = state.targets[report.targetName] else { return }
+            if !entry.history.isEmpty, let previousTrace { entry.history[entry.history.count - 1].trace = previousTrace }
+            entry.history.append(
+                RunRecord(
+                    startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
+                    reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, trace: nil))
             if entry.history.count > ResultStore.historyLength { entry.history.removeFirst() }
-            entry.runs += 1
-            if report.status == .fail { entry.failedRuns += 1 }
+            Self.trim(&entry.history, to: traceBudget / max(1, state.targets.count))
+            entry.latest = compact
+            entry.runs = runs
+            entry.failedRuns = failedRuns
             entry.lastLagSeconds = lagSeconds
-            current[report.targetName] = entry
+            entry.series = series
+            state.targets[report.targetName] = entry
         }
+    }
+
+    /// Drops the oldest traces until the rest fit `budget` bytes.
+    static func trim(_ history: inout [RunRecord], to budget: Int) {
+        var used = history.reduce(0) { $0 + ($1.trace?.utf8.count ?? 0) }
+        for index in history.indices where used > budget {
+            guard let trace = history[index].trace else { continue }
+            used -= trace.utf8.count
+            history[index].trace = nil
+        }
+    }
+
+    /// The report as the store keeps it: what the status page and text report read.
+    static func compacted(_ report: ProbeReport) -> ProbeReport {
+        var report = report
+        for index in report.checks.indices {
+            report.checks[index].details = []
+            report.checks[index].measurements = []
+        }
+        return report
     }
 
     /// Every target in configuration order.
     public func snapshot() -> [TargetState] {
-        let names = order.withLock { $0 }
-        return state.withLock { current in names.compactMap { current[$0] } }
+        state.withLock { state in state.order.compactMap { state.targets[$0] } }
+    }
+
+    /// The rendered series of every target in configuration order (a scrape).
+    func renderedSeries() -> [RenderedSeries] {
+        state.withLock { state in state.order.compactMap { state.targets[$0]?.series } }
     }
 
     public func target(named name: String) -> TargetState? {
-        state.withLock { $0[name] }
+        state.withLock { $0.targets[name] }
     }
 
     /// True once every target has a result.
     public var allRanOnce: Bool {
-        state.withLock { $0.values.allSatisfy { $0.latest != nil } }
+        state.withLock { $0.targets.values.allSatisfy { $0.latest != nil } }
     }
 }

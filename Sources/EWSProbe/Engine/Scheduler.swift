@@ -66,8 +66,9 @@ public struct Scheduler: Sendable {
             let now = ContinuousClock.now
             if next < now {
                 // Missed whole intervals (a long stall): skip them rather than run a burst.
-                let behind = (now - next).seconds / target.interval.seconds
-                next += target.interval * Int(behind.rounded(.up))
+                let behind = Int(((now - next).seconds / target.interval.seconds).rounded(.up))
+                next += target.interval * behind
+                metrics.runsSkipped(behind)
             }
         }
     }

@@ -9,6 +9,7 @@ public final class ExporterMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let lag: ValueHistogram
     private let inFlight: Gauge
+    private let skipped: Counter
     private let reloadSuccess: Gauge
     private let reloadTimestamp: Gauge
 
@@ -22,6 +23,9 @@ public final class ExporterMetrics: Sendable {
             buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
             help: "How late probe runs started compared with their schedule.")
         inFlight = registry.gauge("ewsprobe_probes_in_flight", help: "Probe runs executing now.")
+        skipped = registry.counter(
+            "ewsprobe_scheduler_skipped_runs_total",
+            help: "Scheduled runs skipped because the previous run of the same target ended after their start time.")
         reloadSuccess = registry.gauge(
             "ewsprobe_config_last_reload_successful", help: "Whether the last configuration load succeeded (1) or was refused (0).")
         reloadTimestamp = registry.gauge(
@@ -36,6 +40,10 @@ public final class ExporterMetrics: Sendable {
     func probeStarted(lagSeconds: Double) {
         lag.record(max(0, lagSeconds))
         inFlight.increment()
+    }
+
+    func runsSkipped(_ count: Int) {
+        skipped.increment(by: Int64(count))
     }
 
     func probeFinished(_ report: ProbeReport) {

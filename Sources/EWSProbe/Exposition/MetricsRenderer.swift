@@ -1,43 +1,63 @@
-import Prometheus
+import Foundation
+import Synchronization
 
-/// Renders the result store as Prometheus text. A scrape only reads the store; it never runs a probe.
-/// Renders the result store as Prometheus text. A scrape only reads the store; it never runs a
-/// probe. Results are written straight to text: building a swift-prometheus registry per scrape
-/// cost about 2 ms per target (1.9 s for 1,000 targets, measured); the exporter's own metrics
-/// keep their persistent swift-prometheus registry.
+/// Prometheus text for the results. Each target's series are rendered once, when its result is
+/// recorded (`RenderedSeries`); a scrape only stitches the stored bytes together family by
+/// family, so it costs a copy, not a rendering of every target (10,000 targets: 603 ms when
+/// rendered per scrape, measured). A scrape never runs a probe. The exporter's own metrics keep
+/// their persistent swift-prometheus registry.
 public enum MetricsRenderer {
-    public static func render(store: ResultStore, metrics: ExporterMetrics) -> String {
-        var text = TextExposition()
-        for state in store.snapshot() {
-            add(state, to: &text)
-        }
-        return metrics.registry.emitToString() + text.output()
+    public static func render(store: ResultStore, metrics: ExporterMetrics) -> [UInt8] {
+        var out = Array(metrics.registry.emitToString().utf8)
+        merge(store.renderedSeries(), into: &out)
+        return out
     }
 
     /// The series of one report (the `/probe` endpoint's answer).
-    public static func render(report: ProbeReport, target: TargetConfig) -> String {
-        var text = TextExposition()
-        add(ResultStore.TargetState(target: target, latest: report, runs: 1, failedRuns: report.status == .fail ? 1 : 0), to: &text)
-        return text.output()
+    public static func render(report: ProbeReport, target: TargetConfig) -> [UInt8] {
+        var out: [UInt8] = []
+        merge([series(target: target, report: report, runs: 1, failedRuns: report.status == .fail ? 1 : 0)], into: &out)
+        return out
     }
 
-    static func add(_ state: ResultStore.TargetState, to text: inout TextExposition) {
-        let target = state.target
-        let name = ("target", target.name)
+    /// Appends every family in first-seen order: its HELP and TYPE once, then the lines of each
+    /// target that has it. Spans are sorted by family, so one cursor per target suffices.
+    static func merge(_ all: [RenderedSeries], into out: inout [UInt8]) {
+        let headers = MetricFamilies.shared.headers()
+        out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.bytes.count } + headers.reduce(0) { $0 + $1.count })
+        var cursors = [Int](repeating: 0, count: all.count)
+        for (family, header) in headers.enumerated() {
+            var wroteHeader = false
+            for index in all.indices {
+                let cursor = cursors[index]
+                guard cursor < all[index].spans.count, all[index].spans[cursor].family == family else { continue }
+                if !wroteHeader {
+                    out.append(contentsOf: header)
+                    wroteHeader = true
+                }
+                let span = all[index].spans[cursor]
+                out.append(contentsOf: all[index].bytes[Int(span.start)..<Int(span.end)])
+                cursors[index] = cursor + 1
+            }
+        }
+    }
+
+    /// Renders one target's series: configuration, counters and, once it ran, the last result.
+    static func series(target: TargetConfig, report: ProbeReport?, runs: Int, failedRuns: Int) -> RenderedSeries {
+        var text = SeriesWriter(target: target.name)
         text.add(
-            "ewsprobe_target_info", [name, ("url", target.url.description), ("module", target.module.name)] + target.labels, 1,
+            "ewsprobe_target_info", [("url", target.url.description), ("module", target.module.name)] + target.labels, 1,
             help: "Configured targets with their URL, module and user labels; the value is always 1.")
-        text.add("ewsprobe_target_interval_seconds", [name], target.interval.seconds, help: "The target's configured run interval.")
-        text.add("ewsprobe_probe_runs_total", [name], Double(state.runs), help: "Probe runs of the target.", type: "counter")
+        text.add("ewsprobe_target_interval_seconds", [], target.interval.seconds, help: "The target's configured run interval.")
+        text.add("ewsprobe_probe_runs_total", [], Double(runs), help: "Probe runs of the target.", type: "counter")
         text.add(
-            "ewsprobe_probe_failures_total", [name], Double(state.failedRuns), help: "Probe runs of the target with a failed check.",
-            type: "counter")
-        guard let report = state.latest else { return }
-        text.add("ewsprobe_probe_success", [name], report.status == .fail ? 0 : 1, help: "Whether no check of the last run failed.")
-        text.add("ewsprobe_probe_duration_seconds", [name], report.durationSeconds, help: "How long the last run took.")
-        text.add("ewsprobe_probe_last_run_timestamp_seconds", [name], report.startedAt, help: "When the last run started.")
+            "ewsprobe_probe_failures_total", [], Double(failedRuns), help: "Probe runs of the target with a failed check.", type: "counter")
+        guard let report else { return text.finish() }
+        text.add("ewsprobe_probe_success", [], report.status == .fail ? 0 : 1, help: "Whether no check of the last run failed.")
+        text.add("ewsprobe_probe_duration_seconds", [], report.durationSeconds, help: "How long the last run took.")
+        text.add("ewsprobe_probe_last_run_timestamp_seconds", [], report.startedAt, help: "When the last run started.")
         for check in report.checks {
-            let labels = [name, ("check", check.check)]
+            let labels = [("check", check.check)]
             if check.status != .skip {
                 text.add(
                     "ewsprobe_check_success", labels, check.status == .fail ? 0 : 1,
@@ -51,59 +71,107 @@ public enum MetricsRenderer {
                     help: "Why the check did not pass: its status and stable reason code; the value is always 1.")
             }
             for measurement in check.measurements {
-                text.add(measurement.name, [name] + measurement.labels, measurement.value, help: measurement.help)
+                text.add(measurement.name, measurement.labels, measurement.value, help: measurement.help)
             }
         }
+        return text.finish()
     }
 }
 
-/// Prometheus text exposition built family by family: HELP and TYPE once, then every series of
-/// the family together, in first-seen order.
-struct TextExposition {
-    private var order: [String] = []
-    private var families: [String: (help: String, type: String, lines: String)] = [:]
+/// One target's series as Prometheus text lines: one buffer, each metric family's lines in one
+/// contiguous span, spans in family order. About 3 KB for a typical target.
+public struct RenderedSeries: Sendable {
+    struct Span: Sendable {
+        var family: Int
+        var start: UInt32
+        var end: UInt32
+    }
+    var bytes: [UInt8] = []
+    var spans: [Span] = []
+}
+
+/// Every metric family the process has rendered, numbered in first-seen order with its HELP and
+/// TYPE lines. The numbering is the order families appear in a scrape.
+final class MetricFamilies: Sendable {
+    static let shared = MetricFamilies()
+
+    private struct State {
+        var ids: [String: Int] = [:]
+        var headers: [[UInt8]] = []
+    }
+    private let state = Mutex(State())
+
+    func id(_ name: String, help: String, type: String) -> Int {
+        state.withLock { state in
+            if let id = state.ids[name] { return id }
+            let id = state.headers.count
+            state.ids[name] = id
+            let help = help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: " ")
+            state.headers.append(Array("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8))
+            return id
+        }
+    }
+
+    func headers() -> [[UInt8]] {
+        state.withLock { $0.headers }
+    }
+}
+
+/// Writes one target's lines; every line carries the `target` label first.
+struct SeriesWriter {
+    private let targetLabel: [UInt8]
+    private var lines: [(family: Int, bytes: [UInt8])] = []
+
+    init(target: String) {
+        var label = Array("target=\"".utf8)
+        Self.escape(target, into: &label)
+        label.append(UInt8(ascii: "\""))
+        targetLabel = label
+    }
 
     mutating func add(_ name: String, _ labels: [(String, String)], _ value: Double, help: String, type: String = "gauge") {
-        var line = name
-        if !labels.isEmpty {
-            line += "{"
-            for (index, (key, labelValue)) in labels.enumerated() {
-                if index > 0 { line += "," }
-                line += key
-                line += "=\""
-                Self.escape(labelValue, into: &line)
-                line += "\""
+        let family = MetricFamilies.shared.id(name, help: help, type: type)
+        var line = Array(name.utf8)
+        line.append(UInt8(ascii: "{"))
+        line.append(contentsOf: targetLabel)
+        for (key, labelValue) in labels {
+            line.append(UInt8(ascii: ","))
+            line.append(contentsOf: key.utf8)
+            line.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            Self.escape(labelValue, into: &line)
+            line.append(UInt8(ascii: "\""))
+        }
+        line.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: " ")])
+        line.append(contentsOf: Self.format(value).utf8)
+        line.append(UInt8(ascii: "\n"))
+        lines.append((family, line))
+    }
+
+    /// Groups the lines by family (stable: a family's lines keep their order).
+    func finish() -> RenderedSeries {
+        var series = RenderedSeries()
+        series.bytes.reserveCapacity(lines.reduce(0) { $0 + $1.bytes.count })
+        let order = lines.indices.sorted { (lines[$0].family, $0) < (lines[$1].family, $1) }
+        for index in order {
+            let (family, bytes) = lines[index]
+            let start = UInt32(series.bytes.count)
+            series.bytes.append(contentsOf: bytes)
+            if let last = series.spans.last, last.family == family {
+                series.spans[series.spans.count - 1].end = UInt32(series.bytes.count)
+            } else {
+                series.spans.append(.init(family: family, start: start, end: UInt32(series.bytes.count)))
             }
-            line += "}"
         }
-        line += " "
-        line += Self.format(value)
-        line += "\n"
-        if families[name] == nil {
-            order.append(name)
-            families[name] = (help, type, "")
-        }
-        families[name]!.lines += line
+        return series
     }
 
-    func output() -> String {
-        var out = ""
-        for name in order {
-            let family = families[name]!
-            out += "# HELP \(name) \(family.help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: " "))\n"
-            out += "# TYPE \(name) \(family.type)\n"
-            out += family.lines
-        }
-        return out
-    }
-
-    static func escape(_ value: String, into out: inout String) {
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(scalar)
+    static func escape(_ value: String, into out: inout [UInt8]) {
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            default: out.append(byte)
             }
         }
     }
