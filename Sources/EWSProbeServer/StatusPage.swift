@@ -56,7 +56,8 @@ enum StatusPage {
             html += "<details id=\"run-\(index)\"\(latest ? " open" : "")><summary class=\"\(run.status.rawValue)\">"
             html += "\(JSONReport.timestamp(run.startedAt)) · \(run.status.rawValue) · "
             html += String(format: "%.3f s", run.durationSeconds)
-            html += "\(run.reasons.isEmpty ? "" : " · " + escape(run.reasons.joined(separator: ", "))) <small>(\(age(run.startedAt, now: now)))</small>"
+            html +=
+                "\(run.reasons.isEmpty ? "" : " · " + escape(run.reasons.joined(separator: ", "))) <small>(\(age(run.startedAt, now: now)))</small>"
             html += "</summary>"
             if let trace = state.trace(of: index) {
                 html += "<pre>\(escape(trace))</pre></details>\n"
