@@ -6,9 +6,9 @@ import Synchronization
 /// read.
 ///
 /// Memory is what limits a large fleet, so the store keeps only what is read back: the latest
-/// report without its JSON details and measurements (those live on in the rendered series), a
-/// one-line summary of the older runs, and their step traces as text within a byte budget shared
-/// by all targets (the newest runs keep theirs first).
+/// report without its JSON details, measurements and traces (those live on in the rendered series
+/// and the run's text), a one-line summary of the older runs, and their text reports within a
+/// byte budget shared by all targets (the newest runs keep theirs first).
 public final class ResultStore: Sendable {
     public static let historyLength = 10
     /// Bytes of older runs' traces kept over all targets.
@@ -21,8 +21,8 @@ public final class ResultStore: Sendable {
         public var status: CheckStatus
         /// The checks that did not pass, as `check=reason`.
         public var reasons: [String]
-        /// The run's text report with traces; nil for the latest run (rendered from `latest`)
-        /// and for runs whose trace fell out of the budget.
+        /// The run's text report with its traces (one string: far smaller than the report's
+        /// many small strings); nil when it fell out of the budget (never for the latest run).
         public var trace: String?
     }
 
@@ -41,10 +41,6 @@ public final class ResultStore: Sendable {
             series = MetricsRenderer.series(target: target, report: nil, runs: 0, failedRuns: 0)
         }
 
-        /// The text report of a kept run (the latest is rendered on demand).
-        public func trace(of index: Int) -> String? {
-            index == history.count - 1 ? latest.map { HumanReport.render($0, verbose: true) } : history[index].trace
-        }
     }
 
     private struct State {
@@ -80,15 +76,14 @@ public final class ResultStore: Sendable {
         let runs = current.runs + 1
         let failedRuns = current.failedRuns + (report.status == .fail ? 1 : 0)
         let series = MetricsRenderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
-        let previousTrace = current.latest.map { HumanReport.render($0, verbose: true) }
+        let trace = HumanReport.render(report, verbose: true)
         let compact = Self.compacted(report)
         state.withLock { state in
             guard var entry = state.targets[report.targetName] else { return }
-            if !entry.history.isEmpty, let previousTrace { entry.history[entry.history.count - 1].trace = previousTrace }
             entry.history.append(
                 RunRecord(
                     startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
-                    reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, trace: nil))
+                    reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, trace: trace))
             if entry.history.count > ResultStore.historyLength { entry.history.removeFirst() }
             Self.trim(&entry.history, to: traceBudget / max(1, state.targets.count))
             entry.latest = compact
@@ -100,22 +95,25 @@ public final class ResultStore: Sendable {
         }
     }
 
-    /// Drops the oldest traces until the rest fit `budget` bytes.
+    /// Drops the oldest traces until the older runs' fit `budget` bytes; the latest keeps its own.
     static func trim(_ history: inout [RunRecord], to budget: Int) {
-        var used = history.reduce(0) { $0 + ($1.trace?.utf8.count ?? 0) }
-        for index in history.indices where used > budget {
+        var used = history.dropLast().reduce(0) { $0 + ($1.trace?.utf8.count ?? 0) }
+        for index in history.indices.dropLast() where used > budget {
             guard let trace = history[index].trace else { continue }
             used -= trace.utf8.count
             history[index].trace = nil
         }
     }
 
-    /// The report as the store keeps it: what the status page and text report read.
+    /// The report as the store keeps it: what the status page's table reads. Details and
+    /// measurements live on in the rendered series, traces and notes in the run's text.
     static func compacted(_ report: ProbeReport) -> ProbeReport {
         var report = report
         for index in report.checks.indices {
             report.checks[index].details = []
             report.checks[index].measurements = []
+            report.checks[index].trace = []
+            report.checks[index].notes = []
         }
         return report
     }

@@ -23,8 +23,9 @@ public enum MetricsRenderer {
     /// Appends every family in first-seen order: its HELP and TYPE once, then the lines of each
     /// target that has it. Spans are sorted by family, so one cursor per target suffices.
     static func merge(_ all: [RenderedSeries], into out: inout [UInt8]) {
-        let headers = MetricFamilies.shared.headers()
-        out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.bytes.count } + headers.reduce(0) { $0 + $1.count })
+        let (names, headers) = MetricFamilies.shared.snapshot()
+        // Each stored line grows by its family name and the target label when written out.
+        out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.bytes.count * 3 } + headers.reduce(0) { $0 + $1.count })
         var cursors = [Int](repeating: 0, count: all.count)
         for (family, header) in headers.enumerated() {
             var wroteHeader = false
@@ -36,7 +37,7 @@ public enum MetricsRenderer {
                     wroteHeader = true
                 }
                 let span = all[index].spans[cursor]
-                out.append(contentsOf: all[index].bytes[Int(span.start)..<Int(span.end)])
+                all[index].appendLines(of: span, name: names[family], into: &out)
                 cursors[index] = cursor + 1
             }
         }
@@ -78,16 +79,32 @@ public enum MetricsRenderer {
     }
 }
 
-/// One target's series as Prometheus text lines: one buffer, each metric family's lines in one
-/// contiguous span, spans in family order. About 3 KB for a typical target.
+/// One target's series, compact: the escaped target name once, then per line only what follows
+/// `name{target="..."` (the other labels and the value), each family's lines in one contiguous
+/// span, spans in family order. About 1 KB for a typical target; the full text is 2.7 KB.
 public struct RenderedSeries: Sendable {
     struct Span: Sendable {
         var family: Int
         var start: UInt32
         var end: UInt32
     }
+    var target: [UInt8] = []
     var bytes: [UInt8] = []
     var spans: [Span] = []
+
+    /// Writes the span's lines in full: `name{target="t"` + the stored tail of each line.
+    func appendLines(of span: Span, name: [UInt8], into out: inout [UInt8]) {
+        var start = Int(span.start)
+        let end = Int(span.end)
+        while start < end {
+            var stop = start
+            while bytes[stop] != UInt8(ascii: "\n") { stop += 1 }
+            out.append(contentsOf: name)
+            out.append(contentsOf: target)
+            out.append(contentsOf: bytes[start...stop])
+            start = stop + 1
+        }
+    }
 }
 
 /// Every metric family the process has rendered, numbered in first-seen order with its HELP and
@@ -97,6 +114,7 @@ final class MetricFamilies: Sendable {
 
     private struct State {
         var ids: [String: Int] = [:]
+        var names: [[UInt8]] = []
         var headers: [[UInt8]] = []
     }
     private let state = Mutex(State())
@@ -106,24 +124,26 @@ final class MetricFamilies: Sendable {
             if let id = state.ids[name] { return id }
             let id = state.headers.count
             state.ids[name] = id
+            state.names.append(Array(name.utf8))
             let help = help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: " ")
             state.headers.append(Array("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8))
             return id
         }
     }
 
-    func headers() -> [[UInt8]] {
-        state.withLock { $0.headers }
+    /// Names and HELP/TYPE headers, indexed by family.
+    func snapshot() -> (names: [[UInt8]], headers: [[UInt8]]) {
+        state.withLock { ($0.names, $0.headers) }
     }
 }
 
-/// Writes one target's lines; every line carries the `target` label first.
+/// Writes one target's lines; every line carries the `target` label first (added when written out).
 struct SeriesWriter {
     private let targetLabel: [UInt8]
     private var lines: [(family: Int, bytes: [UInt8])] = []
 
     init(target: String) {
-        var label = Array("target=\"".utf8)
+        var label = Array("{target=\"".utf8)
         Self.escape(target, into: &label)
         label.append(UInt8(ascii: "\""))
         targetLabel = label
@@ -131,9 +151,7 @@ struct SeriesWriter {
 
     mutating func add(_ name: String, _ labels: [(String, String)], _ value: Double, help: String, type: String = "gauge") {
         let family = MetricFamilies.shared.id(name, help: help, type: type)
-        var line = Array(name.utf8)
-        line.append(UInt8(ascii: "{"))
-        line.append(contentsOf: targetLabel)
+        var line: [UInt8] = []
         for (key, labelValue) in labels {
             line.append(UInt8(ascii: ","))
             line.append(contentsOf: key.utf8)
@@ -150,6 +168,7 @@ struct SeriesWriter {
     /// Groups the lines by family (stable: a family's lines keep their order).
     func finish() -> RenderedSeries {
         var series = RenderedSeries()
+        series.target = targetLabel
         series.bytes.reserveCapacity(lines.reduce(0) { $0 + $1.bytes.count })
         let order = lines.indices.sorted { (lines[$0].family, $0) < (lines[$1].family, $1) }
         for index in order {
