@@ -12,7 +12,7 @@ import Synchronization
 public final class ResultStore: Sendable {
     public static let historyLength = 10
     /// Bytes of older runs' traces kept over all targets.
-    public static let defaultTraceBudget = 8 << 20
+    public static let defaultTraceBudget = 4 << 20
 
     /// One earlier run, as the status page shows it.
     public struct RunRecord: Sendable {
@@ -43,9 +43,15 @@ public final class ResultStore: Sendable {
 
     }
 
+    // Targets in configuration order plus a name index: an array of states is much smaller
+    // than a dictionary of them at 10,000 targets (no empty buckets of 400-byte values).
     private struct State {
-        var targets: [String: TargetState] = [:]
-        var order: [String] = []
+        var targets: [TargetState] = []
+        var index: [String: Int] = [:]
+
+        subscript(name name: String) -> TargetState? {
+            index[name].map { targets[$0] }
+        }
     }
     private let state = Mutex(State())
     private let traceBudget: Int
@@ -58,15 +64,16 @@ public final class ResultStore: Sendable {
     /// their series) go, kept ones keep their results.
     public func setTargets(_ targets: [TargetConfig]) {
         state.withLock { state in
-            var next: [String: TargetState] = [:]
+            var next = State()
+            next.targets.reserveCapacity(targets.count)
             for target in targets {
-                var entry = state.targets[target.name] ?? TargetState(target: target)
+                var entry = state[name: target.name] ?? TargetState(target: target)
                 entry.target = target
                 entry.series = MetricsRenderer.series(target: target, report: entry.latest, runs: entry.runs, failedRuns: entry.failedRuns)
-                next[target.name] = entry
+                next.index[target.name] = next.targets.count
+                next.targets.append(entry)
             }
-            state.targets = next
-            state.order = targets.map(\.name)
+            state = next
         }
     }
 
@@ -79,7 +86,8 @@ public final class ResultStore: Sendable {
         let trace = HumanReport.render(report, verbose: true)
         let compact = Self.compacted(report)
         state.withLock { state in
-            guard var entry = state.targets[report.targetName] else { return }
+            guard let position = state.index[report.targetName] else { return }
+            var entry = state.targets[position]
             entry.history.append(
                 RunRecord(
                     startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
@@ -91,7 +99,7 @@ public final class ResultStore: Sendable {
             entry.failedRuns = failedRuns
             entry.lastLagSeconds = lagSeconds
             entry.series = series
-            state.targets[report.targetName] = entry
+            state.targets[position] = entry
         }
     }
 
@@ -120,20 +128,20 @@ public final class ResultStore: Sendable {
 
     /// Every target in configuration order.
     public func snapshot() -> [TargetState] {
-        state.withLock { state in state.order.compactMap { state.targets[$0] } }
+        state.withLock { $0.targets }
     }
 
     /// The rendered series of every target in configuration order (a scrape).
     func renderedSeries() -> [RenderedSeries] {
-        state.withLock { state in state.order.compactMap { state.targets[$0]?.series } }
+        state.withLock { state in state.targets.map(\.series) }
     }
 
     public func target(named name: String) -> TargetState? {
-        state.withLock { $0.targets[name] }
+        state.withLock { $0[name: name] }
     }
 
     /// True once every target has a result.
     public var allRanOnce: Bool {
-        state.withLock { $0.targets.values.allSatisfy { $0.latest != nil } }
+        state.withLock { $0.targets.allSatisfy { $0.latest != nil } }
     }
 }

@@ -26,19 +26,15 @@ public enum MetricsRenderer {
         let (names, headers) = MetricFamilies.shared.snapshot()
         // Each stored line grows by its family name and the target label when written out.
         out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.bytes.count * 3 } + headers.reduce(0) { $0 + $1.count })
-        var cursors = [Int](repeating: 0, count: all.count)
+        var cursors = all.map(\.firstLine)
         for (family, header) in headers.enumerated() {
             var wroteHeader = false
-            for index in all.indices {
-                let cursor = cursors[index]
-                guard cursor < all[index].spans.count, all[index].spans[cursor].family == family else { continue }
+            for index in all.indices where all[index].family(at: cursors[index]) == family {
                 if !wroteHeader {
                     out.append(contentsOf: header)
                     wroteHeader = true
                 }
-                let span = all[index].spans[cursor]
-                all[index].appendLines(of: span, name: names[family], into: &out)
-                cursors[index] = cursor + 1
+                cursors[index] = all[index].appendLines(from: cursors[index], name: names[family], into: &out)
             }
         }
     }
@@ -79,31 +75,52 @@ public enum MetricsRenderer {
     }
 }
 
-/// One target's series, compact: the escaped target name once, then per line only what follows
-/// `name{target="..."` (the other labels and the value), each family's lines in one contiguous
-/// span, spans in family order. About 1 KB for a typical target; the full text is 2.7 KB.
+/// One target's series in one compact buffer: the escaped `{target="..."` label once, then per
+/// line a two-byte family number and only what follows the target label (the other labels and
+/// the value), lines in family order. About 1 KB for a typical target; the full text is 2.7 KB.
 public struct RenderedSeries: Sendable {
-    struct Span: Sendable {
-        var family: Int
-        var start: UInt32
-        var end: UInt32
-    }
-    var target: [UInt8] = []
     var bytes: [UInt8] = []
-    var spans: [Span] = []
 
-    /// Writes the span's lines in full: `name{target="t"` + the stored tail of each line.
-    func appendLines(of span: Span, name: [UInt8], into out: inout [UInt8]) {
-        var start = Int(span.start)
-        let end = Int(span.end)
-        while start < end {
-            var stop = start
-            while bytes[stop] != UInt8(ascii: "\n") { stop += 1 }
-            out.append(contentsOf: name)
-            out.append(contentsOf: target)
-            out.append(contentsOf: bytes[start...stop])
-            start = stop + 1
+    init(targetLabel: [UInt8], lines: [(family: Int, bytes: [UInt8])]) {
+        bytes.reserveCapacity(2 + targetLabel.count + lines.reduce(0) { $0 + 2 + $1.bytes.count })
+        bytes.append(UInt8(truncatingIfNeeded: targetLabel.count >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: targetLabel.count))
+        bytes.append(contentsOf: targetLabel)
+        for line in lines {
+            bytes.append(UInt8(truncatingIfNeeded: line.family >> 8))
+            bytes.append(UInt8(truncatingIfNeeded: line.family))
+            bytes.append(contentsOf: line.bytes)
         }
+    }
+
+    private var labelLength: Int { Int(bytes[0]) << 8 | Int(bytes[1]) }
+    var firstLine: Int { 2 + labelLength }
+
+    /// The family of the line at `offset`, or nil past the end.
+    func family(at offset: Int) -> Int? {
+        offset + 1 < bytes.count ? Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) : nil
+    }
+
+    /// Writes the lines of the family at `offset` in full (`name{target="t"` + the stored tail)
+    /// and returns the offset of the next family's first line.
+    func appendLines(from offset: Int, name: [UInt8], into out: inout [UInt8]) -> Int {
+        let family = family(at: offset)
+        var offset = offset
+        bytes.withUnsafeBufferPointer { stored in
+            guard let base = stored.baseAddress else { return }
+            let label = UnsafeBufferPointer(start: base + 2, count: labelLength)
+            while offset + 1 < stored.count, Int(stored[offset]) << 8 | Int(stored[offset + 1]) == family {
+                let start = offset + 2
+                // Every stored line ends in a newline; memchr finds it without per-byte checks.
+                guard let found = memchr(base + start, 0x0A, stored.count - start) else { offset = stored.count; break }
+                let stop = start + (UnsafeRawPointer(found) - UnsafeRawPointer(base + start))
+                out.append(contentsOf: name)
+                out.append(contentsOf: label)
+                out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: stop - start + 1))
+                offset = stop + 1
+            }
+        }
+        return offset
     }
 }
 
@@ -167,21 +184,8 @@ struct SeriesWriter {
 
     /// Groups the lines by family (stable: a family's lines keep their order).
     func finish() -> RenderedSeries {
-        var series = RenderedSeries()
-        series.target = targetLabel
-        series.bytes.reserveCapacity(lines.reduce(0) { $0 + $1.bytes.count })
         let order = lines.indices.sorted { (lines[$0].family, $0) < (lines[$1].family, $1) }
-        for index in order {
-            let (family, bytes) = lines[index]
-            let start = UInt32(series.bytes.count)
-            series.bytes.append(contentsOf: bytes)
-            if let last = series.spans.last, last.family == family {
-                series.spans[series.spans.count - 1].end = UInt32(series.bytes.count)
-            } else {
-                series.spans.append(.init(family: family, start: start, end: UInt32(series.bytes.count)))
-            }
-        }
-        return series
+        return RenderedSeries(targetLabel: targetLabel, lines: order.map { lines[$0] })
     }
 
     static func escape(_ value: String, into out: inout [UInt8]) {
