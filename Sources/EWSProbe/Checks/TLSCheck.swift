@@ -124,7 +124,7 @@ public struct TLSCheck: Check {
         node.version = response.tls.version
         node.cipher = response.tls.cipher
         node.handshakeSeconds = max(0, response.timings.tlsHandshake - response.timings.connect)
-        node.chain = response.tls.chainPEM.compactMap { Certificate(pem: $0) }
+        node.chain = response.tls.chain
         guard !node.chain.isEmpty else {
             node.faults.append(
                 Fault(

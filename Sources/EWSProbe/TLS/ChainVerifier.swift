@@ -42,10 +42,12 @@ public struct ChainVerifier: Sendable {
     }
 
     public func verify(_ chain: [Certificate]) -> Outcome {
-        guard let leafPEM = chain.first?.pem, let leaf = Certificate.readX509(leafPEM) else {
+        guard let leafCertificate = chain.first, let leaf = leafCertificate.object?.pointer ?? Certificate.readX509(leafCertificate.pem)
+        else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
         }
-        defer { X509_free(leaf) }
+        let ownsLeaf = leafCertificate.object == nil
+        defer { if ownsLeaf { X509_free(leaf) } }
         guard let store = ChainVerifier.makeStore(caFile: caFile) else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "cannot load the trust store")], builtChain: [])
         }
@@ -53,7 +55,11 @@ public struct ChainVerifier: Sendable {
         let untrusted = OPENSSL_sk_new_null()
         var intermediates: [OpaquePointer] = []
         for certificate in chain.dropFirst() {
-            if let x509 = Certificate.readX509(certificate.pem) {
+            if let object = certificate.object {
+                X509_up_ref(object.pointer)
+                intermediates.append(object.pointer)
+                OPENSSL_sk_push(untrusted, UnsafeRawPointer(object.pointer))
+            } else if let x509 = Certificate.readX509(certificate.pem) {
                 intermediates.append(x509)
                 OPENSSL_sk_push(untrusted, UnsafeRawPointer(x509))
             }
@@ -92,11 +98,13 @@ public struct ChainVerifier: Sendable {
     /// Trust stores by extra CA file. Loading the system bundle parses every public root (~10 ms),
     /// so each store is built once and shared: X509_STORE is safe to use from several threads
     /// once built. A changed CA file is picked up when its modification time changes.
-    private static let stores = Mutex<[String: (modified: Date?, store: UnsafeSendable<OpaquePointer>)]>([:])
+    private static let stores = Mutex<[String: (modified: Int?, store: UnsafeSendable<OpaquePointer>)]>([:])
 
     static func makeStore(caFile: String?) -> OpaquePointer? {
         let key = caFile ?? ""
-        let modified = caFile.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
+        // stat, not FileManager: this runs on every verification.
+        var info = stat()
+        let modified = caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
         return stores.withLock { cache -> OpaquePointer? in
             if let entry = cache[key], entry.modified == modified {
                 X509_STORE_up_ref(entry.store.value)

@@ -26,7 +26,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// Set from OpenSSL's info callback when the handshake completes.
     fileprivate var negotiatedVersion = ""
     fileprivate var negotiatedCipher = ""
-    fileprivate var peerChainPEM: [String] = []
+    fileprivate var peerChain: [X509Object] = []
     private var handshakeID = 0
 
     private struct Control {
@@ -101,8 +101,13 @@ final class CurlTransfer: @unchecked Sendable {
         if !request.verifyPeer {
             set(CURLOPT_SSL_VERIFYPEER, 0)
             set(CURLOPT_SSL_VERIFYHOST, 0)
+            // Nothing to verify against: without this curl still loads the CA bundle into a new
+            // store for every connection (the `tls` check verifies with its own cached store).
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_CAINFO, nil))
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_CAPATH, nil))
+        } else if let caFile = request.caFile {
+            set(CURLOPT_CAINFO, caFile)
         }
-        if let caFile = request.caFile { set(CURLOPT_CAINFO, caFile) }
         if request.captureCertificates {
             // Protocol, cipher and the chain as sent are read during the handshake: hook the
             // SSL_CTX curl creates for this (fresh, never reused) connection. (CURLOPT_CERTINFO
@@ -308,7 +313,7 @@ final class CurlTransfer: @unchecked Sendable {
         facts.verifyResult = verify
         facts.version = negotiatedVersion
         facts.cipher = negotiatedCipher
-        facts.chainPEM = peerChainPEM
+        facts.chain = peerChain.map(Certificate.init)
         return facts
     }
 
@@ -358,8 +363,8 @@ private func sslInfoCallback(_ ssl: OpaquePointer?, _ where: Int32, _ ret: Int32
     if let cipher = SSL_get_current_cipher(ssl) { transfer.negotiatedCipher = String(cString: SSL_CIPHER_get_name(cipher)) }
     // The certificates as the server sent them, leaf first (the client side's list includes it).
     if let chain = SSL_get_peer_cert_chain(ssl) {
-        transfer.peerChainPEM = (0..<OPENSSL_sk_num(chain)).compactMap { index in
-            OpaquePointer(OPENSSL_sk_value(chain, index)).flatMap(ChainVerifier.pem)
+        transfer.peerChain = (0..<OPENSSL_sk_num(chain)).compactMap { index in
+            OpaquePointer(OPENSSL_sk_value(chain, index)).map { X509Object(retaining: $0) }
         }
     }
 }

@@ -99,8 +99,8 @@ public struct ConnectionFacts: Sendable, Equatable {
 public struct TLSFacts: Sendable, Equatable {
     /// OpenSSL's X509_V_ERR code for the chain (0 = ok), as libcurl reports it.
     public var verifyResult: Int = 0
-    /// PEM of each certificate as the server sent it, leaf first.
-    public var chainPEM: [String] = []
+    /// Each certificate as the server sent it, leaf first, as parsed during the handshake.
+    public var chain: [Certificate] = []
     /// Negotiated protocol ("TLSv1.3") and cipher, when the handshake finished.
     public var version: String = ""
     public var cipher: String = ""
