@@ -46,7 +46,7 @@ public struct AuthMethodsCheck: Check {
         }
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(ctx.anonymousSOAPRequest(pinnedTo: address), scope: ctx.scope)
+            response = try await ctx.anonymousSOAPExchange(pinnedTo: address)
         } catch {
             result.status = .fail
             result.reason = "request_failed"

@@ -38,7 +38,10 @@ public struct FormsAuthCheck: Check {
             }
             let response: HTTPResponse
             do {
-                response = try await ctx.transport.exchange(request, scope: ctx.scope)
+                // The first hop is the probe's shared anonymous SOAP POST.
+                response =
+                    hops.isEmpty
+                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, scope: ctx.scope)
             } catch {
                 outcome = (.fail, "request_failed", "\(method) \(url) failed: \(error.message)", nil)
                 break

@@ -99,8 +99,8 @@ public struct TLSCheck: Check {
     }
 
     /// One handshake to one address, pinned; the chain is read even when it does not verify.
-    /// The first address's handshake is the probe's SOAP POST, kept in the probe's connection
-    /// scope so `auth_methods` and `forms_auth` reuse it; other addresses get a bare handshake.
+    /// The first address's handshake is the probe's SOAP POST, whose answer `auth_methods` and
+    /// `forms_auth` judge too; other addresses get a bare handshake.
     func inspect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> NodeReport {
         var node = NodeReport(address: address)
         var request = ctx.anonymousSOAPRequest(pinnedTo: address)
@@ -112,7 +112,9 @@ public struct TLSCheck: Check {
         }
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(request, scope: shareConnection ? ctx.scope : nil)
+            response =
+                shareConnection
+                ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, scope: nil)
         } catch {
             let text = error.kind == .timeout ? "timed out" : error.message
             node.faults.append(

@@ -29,6 +29,7 @@ public final class ProbeContext: Sendable {
     public let resolver: Resolver
     public let deadline: ContinuousClock.Instant
     private let resolution = Mutex<Task<AddressResolution, Never>?>(nil)
+    private let soapAnswers = Mutex<[String: Task<Result<HTTPResponse, TransportError>, Never>]>([:])
 
     public init(
         target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil
@@ -85,6 +86,29 @@ public final class ProbeContext: Sendable {
     /// TLS options let libcurl reuse one kept-alive connection in the probe's scope, so one handshake
     /// serves the certificate inspection and the HTTP checks. Trust is judged by `tls` from the
     /// captured chain, hence no verification here.
+    /// The anonymous SOAP POST to `address`, sent once per run: `tls` (first address),
+    /// `auth_methods` and `forms_auth` judge the same answer, so one request serves all three.
+    public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
+        let task = soapAnswers.withLock { answers in
+            if let task = answers[address] { return task }
+            let request = anonymousSOAPRequest(pinnedTo: address)
+            let task = Task { [transport, scope] () -> Result<HTTPResponse, TransportError> in
+                do throws(TransportError) {
+                    return .success(try await transport.exchange(request, scope: scope))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            answers[address] = task
+            return task
+        }
+        return try await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }.get()
+    }
+
     public func anonymousSOAPRequest(pinnedTo address: String) -> HTTPRequest {
         var request = self.request(
             method: "POST", pinnedTo: address,
