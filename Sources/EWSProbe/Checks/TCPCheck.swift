@@ -132,6 +132,6 @@ public struct TCPCheck: Check {
     }
 
     static func ms(_ seconds: Double) -> String {
-        String(format: "%.1f ms", seconds * 1000)
+        NumberText.fixed(seconds * 1000, 1) + " ms"
     }
 }

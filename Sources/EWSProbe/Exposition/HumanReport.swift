@@ -16,7 +16,7 @@ public enum HumanReport {
                 for entry in result.trace { out += "           | \(entry)\n" }
             }
         }
-        let seconds = String(format: "%.3f", report.durationSeconds)
+        let seconds = NumberText.fixed(report.durationSeconds, 3)
         out += "  => \(report.status.rawValue.uppercased()) in \(seconds) s\n"
         return out
     }
