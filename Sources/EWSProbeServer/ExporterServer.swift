@@ -109,7 +109,13 @@ public struct ExporterServer: Sendable {
         let allowProbeURLs = web.allowProbeURLs
         router.add(middleware: WebGuard(web.config))
         router.get("/metrics") { _, _ -> Response in
-            Self.bytes(MetricsRenderer.render(store: store, metrics: metrics), type: Self.exposition)
+            let chunks = MetricsRenderer.chunks(store: store, metrics: metrics)
+            return Response(
+                status: .ok, headers: [.contentType: Self.exposition],
+                body: ResponseBody { writer in
+                    for chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    try await writer.finish(nil)
+                })
         }
         router.get("/probe") { request, _ -> Response in
             guard let name = request.uri.queryParameters.get("target"), !name.isEmpty, name.utf8.count <= 2048 else {

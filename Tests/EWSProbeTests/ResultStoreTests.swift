@@ -50,6 +50,10 @@ import Testing
                 "ewsprobe_tcp_connect_success{target=\"a\",address=\"127.0.0.1\"} 0\newsprobe_tcp_connect_success{target=\"b\\\"quoted\",address=\"127.0.0.1\"} 1\n"
             ))
         #expect(text.contains("ewsprobe_check_failure_info{target=\"a\",check=\"tcp\",status=\"fail\",reason=\"refused\"} 1"))
+        // Sent in small chunks, the scrape is the same text.
+        var chunked: [UInt8] = []
+        for chunk in MetricsRenderer.chunks(store: store, metrics: ExporterMetrics(), chunkSize: 64) { chunked += chunk }
+        #expect(String(decoding: chunked, as: UTF8.self) == text)
         // A removed target's series go with it.
         store.setTargets([Self.target("a")])
         let after = String(decoding: MetricsRenderer.render(store: store, metrics: ExporterMetrics()), as: UTF8.self)

@@ -8,9 +8,16 @@ import Synchronization
 /// their persistent swift-prometheus registry.
 public enum MetricsRenderer {
     public static func render(store: ResultStore, metrics: ExporterMetrics) -> [UInt8] {
-        var out = Array(metrics.registry.emitToString().utf8)
-        merge(store.renderedSeries(), into: &out)
+        var out: [UInt8] = []
+        for chunk in chunks(store: store, metrics: metrics) { out.append(contentsOf: chunk) }
         return out
+    }
+
+    /// The scrape as a sequence of chunks of about `chunkSize` bytes, produced as they are sent:
+    /// a 10,000-target scrape (28 MB) never exists as one buffer, which glibc would keep
+    /// resident after the first few scrapes.
+    public static func chunks(store: ResultStore, metrics: ExporterMetrics, chunkSize: Int = 256 * 1024) -> ScrapeChunks {
+        ScrapeChunks(head: Array(metrics.registry.emitToString().utf8), series: store.renderedSeries(), chunkSize: chunkSize)
     }
 
     /// The series of one report (the `/probe` endpoint's answer).
@@ -20,23 +27,8 @@ public enum MetricsRenderer {
         return out
     }
 
-    /// Appends every family in first-seen order: its HELP and TYPE once, then the lines of each
-    /// target that has it. Spans are sorted by family, so one cursor per target suffices.
     static func merge(_ all: [RenderedSeries], into out: inout [UInt8]) {
-        let (names, headers) = MetricFamilies.shared.snapshot()
-        // Each stored line grows by its family name and the target label when written out.
-        out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.bytes.count * 3 } + headers.reduce(0) { $0 + $1.count })
-        var cursors = all.map(\.firstLine)
-        for (family, header) in headers.enumerated() {
-            var wroteHeader = false
-            for index in all.indices where all[index].family(at: cursors[index]) == family {
-                if !wroteHeader {
-                    out.append(contentsOf: header)
-                    wroteHeader = true
-                }
-                cursors[index] = all[index].appendLines(from: cursors[index], name: names[family], into: &out)
-            }
-        }
+        for chunk in ScrapeChunks(head: [], series: all, chunkSize: Int.max) { out.append(contentsOf: chunk) }
     }
 
     /// Renders one target's series: configuration, counters and, once it ran, the last result.
@@ -72,6 +64,55 @@ public enum MetricsRenderer {
             }
         }
         return text.finish()
+    }
+}
+
+/// The scrape text: the exporter's own metrics, then every family in first-seen order with its
+/// HELP and TYPE once and the lines of each target that has it. Lines within a target are sorted
+/// by family, so one cursor per target suffices.
+public struct ScrapeChunks: Sequence, IteratorProtocol, Sendable {
+    private var head: [UInt8]?
+    private let series: [RenderedSeries]
+    private let names: [[UInt8]]
+    private let headers: [[UInt8]]
+    private let chunkSize: Int
+    private var cursors: [Int]
+    private var family = 0
+    private var target = 0
+    private var wroteHeader = false
+
+    init(head: [UInt8], series: [RenderedSeries], chunkSize: Int) {
+        self.head = head.isEmpty ? nil : head
+        self.series = series
+        (names, headers) = MetricFamilies.shared.snapshot()
+        self.chunkSize = chunkSize
+        cursors = series.map(\.firstLine)
+    }
+
+    public mutating func next() -> [UInt8]? {
+        if let head {
+            self.head = nil
+            return head
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(Swift.min(chunkSize, 1 << 20) + 4096)
+        while family < headers.count, out.count < chunkSize {
+            if target == series.count {
+                family += 1
+                target = 0
+                wroteHeader = false
+                continue
+            }
+            if series[target].family(at: cursors[target]) == family {
+                if !wroteHeader {
+                    out.append(contentsOf: headers[family])
+                    wroteHeader = true
+                }
+                cursors[target] = series[target].appendLines(from: cursors[target], name: names[family], into: &out)
+            }
+            target += 1
+        }
+        return out.isEmpty ? nil : out
     }
 }
 
