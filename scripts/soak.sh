@@ -78,6 +78,13 @@ while :; do
   sleep 30
 done
 kill -0 $S || { echo "serve died" >&2; exit 1; }
+# A graceful stop, so a LeakSanitizer build reports at exit.
+kill -TERM $S; wait $S 2>/dev/null || true
+if grep -q "LeakSanitizer" "$work/serve.log"; then
+  echo "LeakSanitizer reported leaks:"; grep -A12 "LeakSanitizer" "$work/serve.log" | head -40
+elif [ -n "${SOAK_BINARY:-}" ]; then
+  echo "LeakSanitizer: no leak reported at exit ($(grep -c . "$work/serve.log") log lines)"
+fi
 python3 - "$samples" "$WARMUP" "$TARGETS" "$INTERVAL" <<'PY'
 import sys
 rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
