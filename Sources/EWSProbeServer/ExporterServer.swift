@@ -123,19 +123,13 @@ public struct ExporterServer: Sendable {
             }
             let config = state.config
             let target: TargetConfig
-            var record = true
             switch Self.onDemandTarget(name, module: request.uri.queryParameters.get("module"), config: config, allowURLs: allowProbeURLs) {
-            case .success(let (found, configured)):
-                target = found
-                record = configured
-            case .failure(let refusal):
-                return Self.text(refusal.message + "\n", status: refusal.status)
+            case .success(let found): target = found
+            case .failure(let refusal): return Self.text(refusal.message + "\n", status: refusal.status)
             }
-            // Ad-hoc URLs get their own throwaway store so they never become /metrics series.
-            let scheduler =
-                record
-                ? Scheduler(config: config, store: store, metrics: metrics, logger: logger)
-                : Scheduler(config: config, store: ResultStore(), metrics: ExporterMetrics(), logger: logger)
+            // An on-demand run answers this request only: it is not recorded, so an ad-hoc URL
+            // never becomes a /metrics series.
+            let scheduler = Scheduler(config: config, store: store, metrics: metrics, logger: logger)
             guard let report = await onDemand.run({ await scheduler.runWithTimeout(target) }) else {
                 return Self.text("too many on-demand probes running (limit \(onDemand.limit)); retry later\n", status: .tooManyRequests)
             }
@@ -176,11 +170,9 @@ public struct ExporterServer: Sendable {
     }
 
     /// The target `/probe` runs: a configured one by name, or — only when allowed — a URL with
-    /// a configured module. The flag tells whether it is configured.
-    static func onDemandTarget(_ name: String, module: String?, config: ProbeConfig, allowURLs: Bool) -> Result<
-        (TargetConfig, Bool), Refusal
-    > {
-        if let target = config.targets.first(where: { $0.name == name }) { return .success((target, true)) }
+    /// a configured module.
+    static func onDemandTarget(_ name: String, module: String?, config: ProbeConfig, allowURLs: Bool) -> Result<TargetConfig, Refusal> {
+        if let target = config.targets.first(where: { $0.name == name }) { return .success(target) }
         guard let url = EndpointURL(name), name.contains("://") else {
             return .failure(Refusal(status: .notFound, message: "no configured target named \(name)"))
         }
@@ -198,7 +190,7 @@ public struct ExporterServer: Sendable {
         let target = TargetConfig(
             name: url.host, url: url, module: moduleConfig, interval: moduleConfig.interval ?? config.global.interval,
             timeout: moduleConfig.timeout ?? config.global.timeout, resolve: moduleConfig.resolve, caFile: moduleConfig.caFile)
-        return .success((target, false))
+        return .success(target)
     }
 
     static let exposition = "text/plain; version=0.0.4; charset=utf-8"
