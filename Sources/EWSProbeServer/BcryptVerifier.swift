@@ -12,6 +12,8 @@ final class BcryptVerifier: Sendable {
     private let users: [String: String]
     private let verified = Mutex<Set<Data>>([])
     static let cacheLimit = 1024
+    /// A cost-10 hash of a random password, compared against for unknown users.
+    static let decoyHash = "$2y$10$hJkPJHG6T62PBEyOckYZo.zl3LeJK63DNEUS8B7Lpu3VrHjAqGR5y"
 
     init(users: [String: String]) {
         self.users = users
@@ -25,6 +27,8 @@ final class BcryptVerifier: Sendable {
 
     func verify(user: String, password: String) async -> Bool {
         guard let hash = users[user] else {
+            // An unknown user costs one bcrypt too, so timing does not tell which users exist.
+            _ = await BlockingWorkers.shared.run { Self.matches(password: password, hash: Self.decoyHash) }
             return false
         }
         let key = Self.digest(user + "\u{0}" + password)
