@@ -29,6 +29,21 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             cookieNames: parts.count > 1 ? [String(parts[1])] : [], contentType: "text/html", body: parts.count > 2 ? String(parts[2]) : "")
         _ = FormsLoginClassifier.classify(hop)
         _ = FormsLoginClassifier.isExchangeErrorPage(hop.location)
+    #elseif FUZZ_HTTP
+        // First byte picks the piece size the bytes arrive in, the rest is what the server sent.
+        let step = Int(bytes.first ?? 1) % 64 + 1
+        var reader = ResponseReader(headerLimit: 4096, bodyLimit: 1024, bodyExpected: step % 7 != 0)
+        var offset = 1
+        var done = false
+        while offset < bytes.count, !done {
+            let end = min(bytes.count, offset + step)
+            guard let finished = try? bytes[offset..<end].withUnsafeBytes({ try reader.consume($0) }) else { return 0 }
+            done = finished
+            offset = end
+        }
+        if !done { try? reader.endOfStream() }
+        precondition(reader.body.count <= 1024, "body past its limit")
+        _ = reader.head.values("content-type")
     #endif
     return 0
 }

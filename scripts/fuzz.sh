@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one parser with libFuzzer + AddressSanitizer for SECONDS (default 60).
-#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|config_loader [SECONDS]
+#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|http_response|config_loader [SECONDS]
 # The seed corpus is Fuzz/corpus/TARGET (committed); new inputs go to .build/fuzz/TARGET-corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ case "$target" in
   www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
   soap_response) flag=FUZZ_SOAP; files="$S/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
+  http_response) flag=FUZZ_HTTP; files="$S/Transport/ResponseReader.swift $S/Transport/ResponseHead.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
 rm -f "$out/fuzz-$target"

@@ -50,26 +50,39 @@ public struct TCPCheck: Check {
                 summary: "no address to connect to (dns failed)", durationSeconds: timer.elapsed)
         }
         let timeout = min(connectTimeout ?? ctx.remaining, ctx.remaining)
+        // One connection per probe where the module sends the SOAP POST anyway (as blackbox's
+        // http prober does): the first address's connect is that exchange's.
+        let shareFirst = connectTimeout == nil && ctx.sendsAnonymousSOAP
         // Plain http:// with CONNECT_ONLY opens the TCP connection and nothing else.
         let connectURL = "http://\(IPAddress.bracketed(url.host)):\(url.port)/"
-        let attempts = await withTaskGroup(of: (Int, Attempt).self) { group in
-            for (index, address) in resolution.addresses.enumerated() {
-                group.addTask {
-                    let request = HTTPRequest(
-                        url: connectURL, timeout: timeout, pinnedAddress: address, freshConnection: true, connectOnly: true)
-                    do throws(TransportError) {
-                        let response = try await ctx.transport.exchange(request)
-                        return (index, Attempt(address: address, seconds: response.timings.connect - response.timings.nameLookup))
-                    } catch {
-                        let seconds = error.timings.total
-                        return (index, Attempt(address: address, seconds: seconds, failure: error))
-                    }
+        @Sendable func attempt(_ index: Int, _ address: String) async -> Attempt {
+            var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address, freshConnection: true, connectOnly: true)
+            request.standalone = true
+            do throws(TransportError) {
+                let response =
+                    shareFirst && index == 0
+                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request)
+                return Attempt(address: address, seconds: response.timings.connect - response.timings.nameLookup)
+            } catch {
+                // A failure after the connect (TLS, HTTP) is not this check's to judge.
+                if error.kind != .cancelled, error.timings.connect > 0 {
+                    return Attempt(address: address, seconds: error.timings.connect - error.timings.nameLookup)
                 }
+                return Attempt(address: address, seconds: error.timings.total, failure: error)
             }
-            var collected: [(Int, Attempt)] = []
-            for await item in group { collected.append(item) }
-            return collected.sorted { $0.0 < $1.0 }.map { $0.1 }
         }
+        // One address (the usual case) needs no task group: each child task is a thread hop.
+        let attempts =
+            resolution.addresses.count == 1
+            ? [await attempt(0, resolution.addresses[0])]
+            : await withTaskGroup(of: (Int, Attempt).self) { group in
+                for (index, address) in resolution.addresses.enumerated() {
+                    group.addTask { (index, await attempt(index, address)) }
+                }
+                var collected: [(Int, Attempt)] = []
+                for await item in group { collected.append(item) }
+                return collected.sorted { $0.0 < $1.0 }.map { $0.1 }
+            }
 
         var result = CheckResult(check: Self.name, status: .pass, summary: "", durationSeconds: timer.elapsed)
         for attempt in attempts {

@@ -85,14 +85,18 @@ public struct TLSCheck: Check {
         guard !resolution.addresses.isEmpty else {
             return CheckResult(check: Self.name, status: .skip, reason: "no_addresses", summary: "no address to connect to (dns failed)")
         }
-        let nodes = await withTaskGroup(of: (Int, NodeReport).self) { group in
-            for (index, address) in resolution.addresses.enumerated() {
-                group.addTask { (index, await inspect(address, ctx, shareConnection: index == 0)) }
+        // One address (the usual case) needs no task group: each child task is a thread hop.
+        let nodes =
+            resolution.addresses.count == 1
+            ? [await inspect(resolution.addresses[0], ctx, shareConnection: true)]
+            : await withTaskGroup(of: (Int, NodeReport).self) { group in
+                for (index, address) in resolution.addresses.enumerated() {
+                    group.addTask { (index, await inspect(address, ctx, shareConnection: index == 0)) }
+                }
+                var collected: [(Int, NodeReport)] = []
+                for await item in group { collected.append(item) }
+                return collected.sorted { $0.0 < $1.0 }.map { $0.1 }
             }
-            var collected: [(Int, NodeReport)] = []
-            for await item in group { collected.append(item) }
-            return collected.sorted { $0.0 < $1.0 }.map { $0.1 }
-        }
         var result = render(nodes, host: ctx.target.url.host)
         result.durationSeconds = timer.elapsed
         return result
@@ -109,6 +113,7 @@ public struct TLSCheck: Check {
             request.body = nil
             request.connectOnly = true
             request.freshConnection = true
+            request.standalone = true
         }
         let response: HTTPResponse
         do {

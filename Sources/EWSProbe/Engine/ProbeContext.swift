@@ -25,18 +25,32 @@ public struct AddressResolution: Sendable {
 public final class ProbeContext: Sendable {
     public let target: TargetConfig
     public let transport: Transport
-    public let scope: ConnectionScope
+    /// The probe's private connection pool, made when a check first asks: most probes only send
+    /// standalone requests, and a curl share handle costs a wake of the curl thread to free.
+    public var scope: ConnectionScope {
+        lazyScope.withLock { scope in
+            if let scope { return scope }
+            let created = ConnectionScope()
+            scope = created
+            return created
+        }
+    }
+    private let lazyScope = Mutex<ConnectionScope?>(nil)
     public let resolver: Resolver
     public let deadline: ContinuousClock.Instant
     private let resolution = Mutex<Task<AddressResolution, Never>?>(nil)
-    private let soapAnswers = Mutex<[String: Task<Result<HTTPResponse, TransportError>, Never>]>([:])
+    private let soapAnswers = Mutex<[String: SOAPAnswer]>([:])
+
+    private enum SOAPAnswer {
+        case pending([CheckedContinuation<Result<HTTPResponse, TransportError>, Never>])
+        case answered(Result<HTTPResponse, TransportError>)
+    }
 
     public init(
         target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil
     ) {
         self.target = target
         self.transport = transport
-        self.scope = ConnectionScope()
         self.resolver = resolver ?? ProbeContext.resolver(for: target.module)
         self.deadline = deadline ?? ContinuousClock.now + target.timeout
     }
@@ -82,31 +96,68 @@ public final class ProbeContext: Sendable {
         }
     }
 
-    /// The unauthenticated SOAP POST that `tls`, `auth_methods` and `forms_auth` all send. Identical
-    /// TLS options let libcurl reuse one kept-alive connection in the probe's scope, so one handshake
-    /// serves the certificate inspection and the HTTP checks. Trust is judged by `tls` from the
-    /// captured chain, hence no verification here.
-    /// The anonymous SOAP POST to `address`, sent once per run: `tls` (first address),
-    /// `auth_methods` and `forms_auth` judge the same answer, so one request serves all three.
+    /// The anonymous SOAP POST to `address`, sent once per run: `tcp` (its connect), `tls` (the
+    /// chain), `auth_methods` and `forms_auth` judge the same answer, so one connection serves all.
+    /// The first caller sends it in its own task (no extra task, no extra thread hop); callers
+    /// arriving meanwhile wait for that answer. Trust is judged by `tls` from the captured chain,
+    /// hence no verification here.
     public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
-        let task = soapAnswers.withLock { answers in
-            if let task = answers[address] { return task }
-            let request = anonymousSOAPRequest(pinnedTo: address)
-            let task = Task { [transport, scope] () -> Result<HTTPResponse, TransportError> in
-                do throws(TransportError) {
-                    return .success(try await transport.exchange(request, scope: scope))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            answers[address] = task
-            return task
+        enum Role {
+            case send
+            case wait
+            case answered(Result<HTTPResponse, TransportError>)
         }
-        return try await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }.get()
+        let role = soapAnswers.withLock { answers -> Role in
+            switch answers[address] {
+            case .none:
+                answers[address] = .pending([])
+                return .send
+            case .pending: return .wait
+            case .answered(let result): return .answered(result)
+            }
+        }
+        switch role {
+        case .answered(let result):
+            return try result.get()
+        case .wait:
+            return try await withCheckedContinuation { continuation in
+                let answered = soapAnswers.withLock { answers -> Result<HTTPResponse, TransportError>? in
+                    switch answers[address] {
+                    case .pending(let waiting):
+                        answers[address] = .pending(waiting + [continuation])
+                        return nil
+                    case .answered(let result): return result
+                    case .none: return nil
+                    }
+                }
+                if let answered { continuation.resume(returning: answered) }
+            }.get()
+        case .send:
+            var request = anonymousSOAPRequest(pinnedTo: address)
+            request.standalone = true
+            let result: Result<HTTPResponse, TransportError>
+            do throws(TransportError) {
+                // A standalone request needs no pool; others (proxied, say) go through libcurl's.
+                result = .success(try await transport.exchange(request, scope: request.direct ? nil : scope))
+            } catch {
+                result = .failure(error)
+            }
+            let waiting = soapAnswers.withLock { answers in
+                defer { answers[address] = .answered(result) }
+                if case .pending(let waiting) = answers[address] { return waiting }
+                return []
+            }
+            waiting.forEach { $0.resume(returning: result) }
+            return try result.get()
+        }
+    }
+
+    /// Whether a check of the module sends the anonymous SOAP POST to the first address: then
+    /// `tcp` reads that connection's connect instead of opening one of its own.
+    public var sendsAnonymousSOAP: Bool {
+        target.module.checks.contains { check in
+            check is AuthMethodsCheck || check is FormsAuthCheck || (check is TLSCheck && target.url.isTLS)
+        }
     }
 
     public func anonymousSOAPRequest(pinnedTo address: String) -> HTTPRequest {
@@ -126,9 +177,11 @@ public final class ProbeContext: Sendable {
         method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil,
         freshConnection: Bool = false
     ) -> HTTPRequest {
-        HTTPRequest(
+        var request = HTTPRequest(
             url: target.url.description, method: method, headers: headers, body: body, timeout: remaining,
             pinnedAddress: address, freshConnection: freshConnection, caFile: target.caFile)
+        request.endpoint = target.url
+        return request
     }
 }
 

@@ -5,7 +5,9 @@ import Foundation
 public struct Certificate: Sendable, Equatable {
     public enum KeyType: String, Sendable { case rsa, ec, ed25519, ed448, dsa, other }
 
-    public var pem: String
+    /// The certificate as PEM, encoded when asked for (reports rarely need it).
+    public var pem: String { pemText ?? object.flatMap { ChainVerifier.pem($0.pointer) } ?? "" }
+    private var pemText: String?
     public var subject: String
     public var subjectCN: String
     public var issuer: String
@@ -55,11 +57,11 @@ public struct Certificate: Sendable, Equatable {
 
     /// From a certificate OpenSSL already parsed (the handshake's chain).
     init(_ object: X509Object) {
-        self.init(x509: object.pointer, pem: ChainVerifier.pem(object.pointer) ?? "")
+        self.init(x509: object.pointer, pem: nil)
     }
 
-    init(x509: OpaquePointer, pem: String) {
-        self.pem = pem
+    init(x509: OpaquePointer, pem: String?) {
+        pemText = pem
         object = X509Object(retaining: x509)
         subject = Certificate.nameText(X509_get_subject_name(x509))
         issuer = Certificate.nameText(X509_get_issuer_name(x509))

@@ -83,8 +83,8 @@ public struct ChainVerifier: Sendable {
         var built: [Certificate] = []
         if let stack = X509_STORE_CTX_get0_chain(context) {
             for index in 0..<OPENSSL_sk_num(stack) {
-                if let raw = OPENSSL_sk_value(stack, index), let pem = ChainVerifier.pem(OpaquePointer(raw)) {
-                    built.append(Certificate(x509: OpaquePointer(raw), pem: pem))
+                if let raw = OPENSSL_sk_value(stack, index) {
+                    built.append(Certificate(x509: OpaquePointer(raw), pem: nil))
                 }
             }
         }

@@ -23,6 +23,9 @@ public struct Transport: Sendable {
     public init() {}
 
     public func exchange(_ request: HTTPRequest, scope: ConnectionScope? = nil) async throws(TransportError) -> HTTPResponse {
+        if request.direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
+            return try await DirectLoop.shared.perform(request, url: url, address: address)
+        }
         var request = request
         // Without a scope a connection would linger in the shared pool where another probe could
         // pick it up; close it instead.

@@ -16,9 +16,7 @@ final class CurlTransfer: @unchecked Sendable {
     private var connectToList: UnsafeMutablePointer<curl_slist>?
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
-    private var status = 0
-    private var httpVersion = ""
-    private var headers: [(String, String)] = []
+    private var head = ResponseHead()
     private var headerBytes = 0
     private var body: [UInt8] = []
     private var bodyTruncated = false
@@ -170,33 +168,8 @@ final class CurlTransfer: @unchecked Sendable {
             headersTooLarge = true
             return false
         }
-        // Byte-level parsing: this runs for every header line of every exchange.
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-        let line = UnsafeRawBufferPointer(rebasing: bytes[0..<end])
-        if line.starts(with: "HTTP/".utf8) {
-            // A new status line starts a new response (100 Continue, or a later NTLM leg).
-            let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
-            httpVersion = parts.first.map { String($0.dropFirst(5)) } ?? ""
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            headers.removeAll()
-        } else if line.isEmpty {
-            return true
-        } else if line[0] == 0x20 || line[0] == 0x09, !headers.isEmpty {
-            headers[headers.count - 1].1 += " " + Self.trimmed(line[...])
-        } else if let colon = line.firstIndex(of: 0x3A) {
-            headers.append((String(decoding: line[..<colon], as: UTF8.self), Self.trimmed(line[(colon + 1)...])))
-        }
+        head.add(line: ResponseHead.stripped(bytes))
         return true
-    }
-
-    /// The bytes as text without surrounding spaces and tabs.
-    static func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
-        var start = bytes.startIndex
-        var end = bytes.endIndex
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     // MARK: completion (loop thread)
@@ -220,7 +193,7 @@ final class CurlTransfer: @unchecked Sendable {
         } else if code == CURLE_OK || stoppedForSize {
             result = .success(
                 HTTPResponse(
-                    status: status, httpVersion: httpVersion, headers: headers, body: body,
+                    status: head.status, httpVersion: head.httpVersion, headers: head.headers, body: body,
                     bodyTruncated: bodyTruncated, timings: timings, connection: connection, tls: tls))
         } else {
             result = .failure(error(classify(code), code, message(code), timings, connection, tls))

@@ -2,7 +2,9 @@ import Foundation
 
 /// One HTTP request as the transport sends it.
 public struct HTTPRequest: Sendable {
-    public var url: String
+    public var url: String { didSet { endpoint = nil } }
+    /// `url` already parsed, when the caller has it (cleared when `url` changes).
+    var endpoint: EndpointURL?
     public var method: String
     public var headers: [(String, String)]
     public var body: [UInt8]?
@@ -28,6 +30,16 @@ public struct HTTPRequest: Sendable {
     /// Accept TLS 1.0/1.1 and weak keys in the handshake (security level 0), so a legacy server
     /// can be measured and named instead of failing the handshake.
     public var allowLegacyTLS = false
+    /// One request on a new connection of its own that no later exchange reuses (the probe's
+    /// `tcp` connect and anonymous SOAP POST). Such a request goes to the direct client when it
+    /// can: pinned address, no proxy, HTTP/1.1, no verification; else to libcurl.
+    public var standalone = false
+
+    /// Whether the direct client (`DirectExchange`) can serve this request as libcurl would.
+    var direct: Bool {
+        standalone && pinnedAddress != nil && (proxy ?? "").isEmpty && http11
+            && (!verifyPeer || !url.lowercased().hasPrefix("https:")) && ["GET", "POST", "HEAD"].contains(method)
+    }
 
     public init(
         url: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8]? = nil,
@@ -122,7 +134,7 @@ public struct HTTPResponse: Sendable {
 
     /// All values of a header, case-insensitively, in order.
     public func headerValues(_ name: String) -> [String] {
-        headers.filter { $0.0.caseInsensitiveCompare(name) == .orderedSame }.map(\.1)
+        headers.filter { ResponseHead.sameName($0.0, name) }.map(\.1)
     }
 
     public func header(_ name: String) -> String? { headerValues(name).first }

@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Drives every `DirectExchange` of the process on one thread with poll(2), bridged to
+/// async/await like `CurlEventLoop`: thousands of probes cost file descriptors, not threads.
+final class DirectLoop: Sendable {
+    static let shared = DirectLoop()
+
+    private let submissions = Mutex<[DirectExchange]>([])
+    /// A pipe whose read end wakes poll when work is submitted or cancelled.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    /// Set while the loop waits in poll: only then does a submission need to write the pipe.
+    private let sleeping = Atomic<Bool>(false)
+
+    private init() {
+        // OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a peer that hung
+        // up would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { fatalError("pipe failed") }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        (wakeRead, wakeWrite) = (ends[0], ends[1])
+        let thread = Thread { [self] in self.run() }
+        thread.name = "ewsprobe-direct"
+        thread.start()
+    }
+
+    func perform(_ request: HTTPRequest, url: EndpointURL, address: String) async throws(TransportError) -> HTTPResponse {
+        let exchange = DirectExchange(request: request, url: url, address: address)
+        let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                exchange.continuation = continuation
+                submissions.withLock { $0.append(exchange) }
+                wake()
+            }
+        } onCancel: {
+            exchange.cancelled.store(true, ordering: .releasing)
+            wake()
+        }
+        return try result.get()
+    }
+
+    private func wake() {
+        guard sleeping.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    // MARK: loop thread only
+
+    private func run() {
+        var active: [DirectExchange] = []
+        var fds: [pollfd] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
+        var drain = [UInt8](repeating: 0, count: 256)
+        while true {
+            for exchange in submissions.withLock({ q in
+                defer { q.removeAll(keepingCapacity: true) }; return q
+            }) {
+                exchange.begin()
+                active.append(exchange)
+            }
+            let now = ContinuousClock.now
+            for exchange in active {
+                if exchange.cancelled.load(ordering: .acquiring) { exchange.cancel() }
+                exchange.checkDeadline(now)
+            }
+            active.removeAll { $0.isFinished }
+
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+            var nearest = now + .seconds(1)
+            for exchange in active {
+                fds.append(pollfd(fd: exchange.fd, events: exchange.interest, revents: 0))
+                nearest = min(nearest, exchange.deadline)
+            }
+            var wait = max(0, Int32(((nearest - now).seconds * 1000).rounded(.up)))
+            sleeping.store(true, ordering: .releasing)
+            // Work submitted between draining the queue and now found `sleeping` false: look again.
+            if submissions.withLock({ !$0.isEmpty }) { wait = 0 }
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            sleeping.store(false, ordering: .releasing)
+            guard ready > 0 else { continue }
+            if fds[0].revents != 0 { while read(wakeRead, &drain, drain.count) > 0 {} }
+            for (index, exchange) in active.enumerated() where fds[index + 1].revents != 0 {
+                exchange.advance(buffer: buffer)
+            }
+        }
+    }
+}
