@@ -17,5 +17,6 @@ static const uint64_t EWSOSSL_OP_LEGACY = SSL_OP_ALL | SSL_OP_LEGACY_SERVER_CONN
 /* Function-like macros Swift cannot call. */
 static inline long ewsossl_set_sni(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 static inline long ewsossl_ctx_set_min_version(SSL_CTX *ctx, int version) { return SSL_CTX_set_min_proto_version(ctx, version); }
+static inline void ewsossl_ctx_read_ahead(SSL_CTX *ctx) { SSL_CTX_set_read_ahead(ctx, 1); }
 static inline long ewsossl_ctx_no_session_cache(SSL_CTX *ctx) { return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); }
 #endif

@@ -38,13 +38,8 @@ public final class ProbeContext: Sendable {
     private let lazyScope = Mutex<ConnectionScope?>(nil)
     public let resolver: Resolver
     public let deadline: ContinuousClock.Instant
-    private let resolution = Mutex<Task<AddressResolution, Never>?>(nil)
-    private let soapAnswers = Mutex<[String: SOAPAnswer]>([:])
-
-    private enum SOAPAnswer {
-        case pending([CheckedContinuation<Result<HTTPResponse, TransportError>, Never>])
-        case answered(Result<HTTPResponse, TransportError>)
-    }
+    private let resolution = SharedAnswer<AddressResolution>()
+    private let soapAnswers = Mutex<[String: SharedAnswer<Result<HTTPResponse, TransportError>>]>([:])
 
     public init(
         target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil
@@ -68,13 +63,7 @@ public final class ProbeContext: Sendable {
 
     /// The target's addresses, resolved once per run whichever check asks first.
     public func addresses() async -> AddressResolution {
-        let task = resolution.withLock { current -> Task<AddressResolution, Never> in
-            if let current { return current }
-            let created = Task { await self.resolve() }
-            current = created
-            return created
-        }
-        return await task.value
+        await resolution.value { await self.resolve() }
     }
 
     private func resolve() async -> AddressResolution {
@@ -98,58 +87,25 @@ public final class ProbeContext: Sendable {
 
     /// The anonymous SOAP POST to `address`, sent once per run: `tcp` (its connect), `tls` (the
     /// chain), `auth_methods` and `forms_auth` judge the same answer, so one connection serves all.
-    /// The first caller sends it in its own task (no extra task, no extra thread hop); callers
-    /// arriving meanwhile wait for that answer. Trust is judged by `tls` from the captured chain,
+    /// Trust is judged by `tls` from the captured chain,
     /// hence no verification here.
     public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
-        enum Role {
-            case send
-            case wait
-            case answered(Result<HTTPResponse, TransportError>)
+        let answer = soapAnswers.withLock { answers in
+            if let answer = answers[address] { return answer }
+            let created = SharedAnswer<Result<HTTPResponse, TransportError>>()
+            answers[address] = created
+            return created
         }
-        let role = soapAnswers.withLock { answers -> Role in
-            switch answers[address] {
-            case .none:
-                answers[address] = .pending([])
-                return .send
-            case .pending: return .wait
-            case .answered(let result): return .answered(result)
-            }
-        }
-        switch role {
-        case .answered(let result):
-            return try result.get()
-        case .wait:
-            return try await withCheckedContinuation { continuation in
-                let answered = soapAnswers.withLock { answers -> Result<HTTPResponse, TransportError>? in
-                    switch answers[address] {
-                    case .pending(let waiting):
-                        answers[address] = .pending(waiting + [continuation])
-                        return nil
-                    case .answered(let result): return result
-                    case .none: return nil
-                    }
-                }
-                if let answered { continuation.resume(returning: answered) }
-            }.get()
-        case .send:
+        return try await answer.value {
             var request = anonymousSOAPRequest(pinnedTo: address)
             request.standalone = true
-            let result: Result<HTTPResponse, TransportError>
             do throws(TransportError) {
                 // A standalone request needs no pool; others (proxied, say) go through libcurl's.
-                result = .success(try await transport.exchange(request, scope: request.direct ? nil : scope))
+                return .success(try await transport.exchange(request, scope: request.direct ? nil : scope))
             } catch {
-                result = .failure(error)
+                return .failure(error)
             }
-            let waiting = soapAnswers.withLock { answers in
-                defer { answers[address] = .answered(result) }
-                if case .pending(let waiting) = answers[address] { return waiting }
-                return []
-            }
-            waiting.forEach { $0.resume(returning: result) }
-            return try result.get()
-        }
+        }.get()
     }
 
     /// Whether a check of the module sends the anonymous SOAP POST to the first address: then

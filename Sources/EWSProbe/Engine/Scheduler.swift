@@ -82,27 +82,29 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// The runner honours the deadline itself; this is the backstop for anything that does not.
+    /// The runner honours the deadline itself; this is the backstop for anything that does not:
+    /// past `timeout` + 1 s the run is cancelled and reported as `probe_timeout` at once.
     public func runWithTimeout(_ target: TargetConfig) async -> ProbeReport {
         let startedAt = Date().timeIntervalSince1970
         let hardLimit = target.timeout + .seconds(1)
-        return await withTaskGroup(of: ProbeReport?.self) { group in
-            group.addTask { await runner.run(target) }
-            group.addTask {
-                try? await Task.sleep(for: hardLimit)
-                return nil
+        let run = GuardedRun()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                run.start(continuation, deadline: .now + hardLimit) { [runner] in
+                    await runner.run(target)
+                } overrun: {
+                    ProbeReport(
+                        targetName: target.name, url: target.url.description, startedAt: startedAt,
+                        durationSeconds: hardLimit.seconds,
+                        checks: [
+                            CheckResult(
+                                check: "probe", status: .fail, reason: "probe_timeout",
+                                summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
+                        ], timedOut: true)
+                }
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            if let first { return first }
-            return ProbeReport(
-                targetName: target.name, url: target.url.description, startedAt: startedAt,
-                durationSeconds: hardLimit.seconds,
-                checks: [
-                    CheckResult(
-                        check: "probe", status: .fail, reason: "probe_timeout",
-                        summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
-                ], timedOut: true)
+        } onCancel: {
+            run.cancel()
         }
     }
 }

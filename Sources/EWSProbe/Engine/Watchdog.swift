@@ -1,0 +1,107 @@
+import Foundation
+import Synchronization
+
+/// Fires the action of a run that overran its hard limit: the scheduler's backstop. One thread
+/// looks four times a second, so a run that ends in time costs a heap entry, not a timer, a
+/// sleeping task and their wake-ups (the backstop fires within a quarter second of its limit).
+final class Watchdog: Sendable {
+    static let shared = Watchdog()
+    static let resolution: Duration = .milliseconds(250)
+
+    private struct State {
+        var due = DueQueue()
+        var actions: [Int: @Sendable () -> Void] = [:]
+        var nextID = 0
+    }
+    private let state = Mutex(State())
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: Self.resolution.seconds)
+                let now = ContinuousClock.now
+                let expired = state.withLock { state -> [@Sendable () -> Void] in
+                    var fired: [@Sendable () -> Void] = []
+                    while let (due, id) = state.due.popFirst() {
+                        if due > now {
+                            state.due.push(due, id)
+                            break
+                        }
+                        if let action = state.actions.removeValue(forKey: id) { fired.append(action) }
+                    }
+                    return fired
+                }
+                expired.forEach { $0() }
+            }
+        }
+        thread.name = "ewsprobe-watchdog"
+        thread.start()
+    }
+
+    /// Calls `action` once `due` has passed, unless disarmed first.
+    func arm(at due: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Int {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.actions[id] = action
+            state.due.push(due, id)
+            return id
+        }
+    }
+
+    /// The heap entry stays until its time (then it is skipped): removal from a heap would cost more.
+    func disarm(_ id: Int) {
+        _ = state.withLock { $0.actions.removeValue(forKey: id) }
+    }
+}
+
+/// One run raced against its hard limit: the first of the runner's report and the watchdog's
+/// verdict resumes the waiting scheduler; the other is dropped.
+final class GuardedRun: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<ProbeReport, Never>?
+        var runner: Task<Void, Never>?
+        var alarm: Int?
+        var finished = false
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    func start(
+        _ continuation: CheckedContinuation<ProbeReport, Never>, deadline: ContinuousClock.Instant,
+        run: @escaping @Sendable () async -> ProbeReport, overrun: @escaping @Sendable () -> ProbeReport
+    ) {
+        state.withLock { $0.continuation = continuation }
+        let runner = Task { [self] in finish(await run()) }
+        let alarm = Watchdog.shared.arm(at: deadline) { [self] in
+            cancel()
+            finish(overrun())
+        }
+        let (late, cancelled) = state.withLock { state -> (Bool, Bool) in
+            state.runner = runner
+            state.alarm = alarm
+            return (state.finished, state.cancelled)
+        }
+        if late { Watchdog.shared.disarm(alarm) }
+        if cancelled { runner.cancel() }
+    }
+
+    /// Cancels the runner, also when asked before it started.
+    func cancel() {
+        state.withLock { state in
+            state.cancelled = true
+            return state.runner
+        }?.cancel()
+    }
+
+    private func finish(_ report: ProbeReport) {
+        let (continuation, alarm) = state.withLock { state -> (CheckedContinuation<ProbeReport, Never>?, Int?) in
+            guard !state.finished else { return (nil, nil) }
+            state.finished = true
+            defer { state.continuation = nil }
+            return (state.continuation, state.alarm)
+        }
+        if let alarm { Watchdog.shared.disarm(alarm) }
+        continuation?.resume(returning: report)
+    }
+}
