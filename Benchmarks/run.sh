@@ -50,9 +50,14 @@ prometheus-blackbox-exporter --config.file="$work/blackbox.yml" --web.listen-add
 wait_port "$BB_PORT"
 BB_URL="http://127.0.0.1:$BB_PORT/probe?module=ews&target=https://127.0.0.1:$NGINX_PORT/EWS/Exchange.asmx"
 curl -s "$BB_URL" | grep -q '^probe_success 1' || { echo "blackbox probe does not succeed" >&2; exit 1; }
-blackbox=$(for _ in $(seq $REPS); do
-  before=$(cpu_ticks $BB); for _ in $(seq $N); do curl -s -o /dev/null "$BB_URL"; done; after=$(cpu_ticks $BB)
-  echo "($after - $before) * 1000 / $tck / $N" | bc -l; done | median)
+# per_request PID URL: median over REPS of the server's CPU ms per request, N requests each.
+per_request() {
+  for _ in $(seq "$REPS"); do
+    before=$(cpu_ticks "$1"); for _ in $(seq "$N"); do curl -s -o /dev/null "$2"; done; after=$(cpu_ticks "$1")
+    echo "($after - $before) * 1000 / $tck / $N" | bc -l
+  done | median
+}
+blackbox=$(per_request $BB "$BB_URL")
 
 # 3. ewsprobe serve: a fleet pinned to the lab, the equivalent checks.
 fleet_config() { # count interval
@@ -68,15 +73,12 @@ $EWSPROBE serve --config "$work/fleet-1.yml" --listen "127.0.0.1:$OD_PORT" --log
 wait_port "$OD_PORT"
 OD_URL="http://127.0.0.1:$OD_PORT/probe?target=t1"
 curl -s "$OD_URL" | grep -q '^ewsprobe_probe_success{target="t1"} 1' || { echo "ewsprobe /probe does not succeed" >&2; exit 1; }
-ondemand=$(for _ in $(seq $REPS); do
-  before=$(cpu_ticks $OD); for _ in $(seq $N); do curl -s -o /dev/null "$OD_URL"; done; after=$(cpu_ticks $OD)
-  echo "($after - $before) * 1000 / $tck / $N" | bc -l; done | median)
+ondemand=$(per_request $OD "$OD_URL")
 kill $OD; wait $OD 2>/dev/null || true
 
 runs_total() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^ewsprobe_probe_runs_total/ {s += $2} END {print s + 0}'; }
 echo "| fleet | interval | probes | CPU ms/probe | CPU share | RSS MB | RSS KB/target | lag p50 ms | lag p99 ms | scrape ms | scrape KB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
-per_probe=""
 for fleet in $FLEETS; do
   fleet_config "$fleet" "$INTERVAL"
   P=$(port)

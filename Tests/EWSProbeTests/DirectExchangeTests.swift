@@ -88,15 +88,6 @@ import Testing
         #expect(throws: ResponseReader.Failure.tooLarge("response headers exceed 1024 bytes")) { _ = try read(manyLines, step: 50) }
     }
 
-    static let serverBlock = """
-        location /ews {
-          add_header WWW-Authenticate "Negotiate" always;
-          add_header WWW-Authenticate "NTLM" always;
-          add_header WWW-Authenticate 'Basic realm="lab"' always;
-          return 401 "unauthorised\\n";
-        }
-        """
-
     /// The same standalone request through the direct client and through libcurl (`standalone`
     /// off): status, version, headers and body must agree.
     @Test func agreesWithLibcurlOverHTTPAndHTTPS() async throws {
@@ -108,7 +99,7 @@ import Testing
         try String(repeating: "0123456789", count: 7000).write(to: big, atomically: true, encoding: .utf8)
         let nginx = try NginxLab(
             serverBlock: "ssl_certificate \(cert.path);\nssl_certificate_key \(key.path);\nlocation = /big { alias \(big.path); }\n"
-                + Self.serverBlock, listenOptions: "ssl")
+                + TransportTests.serverBlock, listenOptions: "ssl")
         defer { nginx.stop() }
         for (method, path) in [("POST", "/ews"), ("GET", "/big")] {
             var request = HTTPRequest(
@@ -148,7 +139,7 @@ import Testing
             #expect(error.timings.connect == 0)
         }
         // TLS spoken to a plain HTTP server: the connect succeeded, the handshake failed.
-        let nginx = try NginxLab(serverBlock: Self.serverBlock)
+        let nginx = try NginxLab(serverBlock: TransportTests.serverBlock)
         defer { nginx.stop() }
         request.url = "https://mail.lab.test:\(nginx.port)/ews"
         do {

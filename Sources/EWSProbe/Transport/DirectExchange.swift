@@ -68,17 +68,13 @@ final class DirectExchange: @unchecked Sendable {
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_port = in_port_t(UInt16(url.port).bigEndian)
             _ = inet_pton(AF_INET6, address, &sa.sin6_addr)
-            rc = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+            rc = connectSocket(to: &sa)
         } else {
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = in_port_t(UInt16(url.port).bigEndian)
             _ = inet_pton(AF_INET, address, &sa.sin_addr)
-            rc = withUnsafePointer(to: &sa) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            rc = connectSocket(to: &sa)
         }
         if rc == 0 {
             connected()
@@ -86,6 +82,13 @@ final class DirectExchange: @unchecked Sendable {
             interest = Int16(POLLOUT)
         } else {
             connectFailed(errno)
+        }
+    }
+
+    /// connect(2) with a sockaddr_in or sockaddr_in6.
+    private func connectSocket<Address>(to address: inout Address) -> Int32 {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
     }
 
