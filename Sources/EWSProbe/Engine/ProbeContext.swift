@@ -87,8 +87,7 @@ public final class ProbeContext: Sendable {
 
     /// The anonymous SOAP POST to `address`, sent once per run: `tcp` (its connect), `tls` (the
     /// chain), `auth_methods` and `forms_auth` judge the same answer, so one connection serves all.
-    /// Trust is judged by `tls` from the captured chain,
-    /// hence no verification here.
+    /// Trust is judged by `tls` from the captured chain, hence no verification here.
     public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
         let answer = soapAnswers.withLock { answers in
             if let answer = answers[address] { return answer }
