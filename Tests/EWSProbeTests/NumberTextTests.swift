@@ -21,4 +21,17 @@ import Testing
             #expect(NumberText.fixed(value, 3) == String(format: "%.3f", value), "\(value)")
         }
     }
+
+    /// Metric values: integers as integers, everything else to the microsecond, and the text
+    /// reads back (Prometheus parses it with strtod) as the rounded value.
+    @Test(arguments: [
+        (0.0012410969999999998, "0.001241"), (7.87260000000001e-05, "7.9e-05"), (1796145566.0858502, "1796145566.08585"),
+        (401.0, "401"), (0.0, "0"), (-0.5, "-0.5"), (1e-9, "0"), (5e12, "5000000000000"), (2.5e10, "25000000000"),
+        (1.0e20, "1e+20"), (0.9999999, "1"),
+    ])
+    func metricValuesStopAtTheMicrosecond(value: Double, expected: String) {
+        let text = SeriesWriter.format(value)
+        #expect(text == expected)
+        #expect(abs((Double(text) ?? .nan) - value) <= 5e-7 * max(1, abs(value) / 1e9))
+    }
 }

@@ -2,10 +2,12 @@ import Foundation
 
 /// The EWS URL a target probes, split into the parts the checks use.
 public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String
-    public var host: String
-    public var port: Int
-    public var path: String
+    public let scheme: String
+    public let host: String
+    public let port: Int
+    public let path: String
+    /// scheme://authority/path, built once: every run's report, request and series carry it.
+    public let description: String
 
     public init?(_ text: String) {
         guard let components = URLComponents(string: text),
@@ -28,16 +30,16 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
         if path.isEmpty { path = "/" }
         if let query = components.percentEncodedQuery { path += "?" + query }
         self.path = path
+        description = "\(scheme)://\(Self.authority(host: self.host, port: self.port, isTLS: scheme == "https"))\(path)"
     }
 
     public var isTLS: Bool { scheme == "https" }
 
     /// host[:port] as it belongs in a URL (IPv6 in brackets, default port omitted).
-    public var authority: String {
-        let h = IPAddress.bracketed(host)
-        let defaultPort = isTLS ? 443 : 80
-        return port == defaultPort ? h : "\(h):\(port)"
-    }
+    public var authority: String { Self.authority(host: host, port: port, isTLS: isTLS) }
 
-    public var description: String { "\(scheme)://\(authority)\(path)" }
+    private static func authority(host: String, port: Int, isTLS: Bool) -> String {
+        let bracketed = IPAddress.bracketed(host)
+        return port == (isTLS ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
+    }
 }

@@ -122,15 +122,16 @@ public struct ScrapeChunks: Sequence, IteratorProtocol, Sendable {
 public struct RenderedSeries: Sendable {
     var bytes: [UInt8] = []
 
-    init(targetLabel: [UInt8], lines: [(family: Int, bytes: [UInt8])]) {
-        bytes.reserveCapacity(2 + targetLabel.count + lines.reduce(0) { $0 + 2 + $1.bytes.count })
+    /// `lines` are ranges of `text`, already in family order.
+    init(targetLabel: [UInt8], text: [UInt8], lines: [(family: Int, range: Range<Int>)]) {
+        bytes.reserveCapacity(2 + targetLabel.count + 2 * lines.count + text.count)
         bytes.append(UInt8(truncatingIfNeeded: targetLabel.count >> 8))
         bytes.append(UInt8(truncatingIfNeeded: targetLabel.count))
         bytes.append(contentsOf: targetLabel)
         for line in lines {
             bytes.append(UInt8(truncatingIfNeeded: line.family >> 8))
             bytes.append(UInt8(truncatingIfNeeded: line.family))
-            bytes.append(contentsOf: line.bytes)
+            bytes.append(contentsOf: text[line.range])
         }
     }
 
@@ -196,40 +197,49 @@ final class MetricFamilies: Sendable {
 }
 
 /// Writes one target's lines; every line carries the `target` label first (added when written out).
+/// The lines' tails go back to back into one buffer: one allocation per target, not per line.
 struct SeriesWriter {
     private let targetLabel: [UInt8]
-    private var lines: [(family: Int, bytes: [UInt8])] = []
+    private var text: [UInt8] = []
+    private var lines: [(family: Int, range: Range<Int>)] = []
 
     init(target: String) {
         var label = Array("{target=\"".utf8)
         Self.escape(target, into: &label)
         label.append(UInt8(ascii: "\""))
         targetLabel = label
+        text.reserveCapacity(2048)
+        lines.reserveCapacity(48)
     }
 
     mutating func add(_ name: String, _ labels: [(String, String)], _ value: Double, help: String, type: String = "gauge") {
         let family = MetricFamilies.shared.id(name, help: help, type: type)
-        var line: [UInt8] = []
+        let start = text.count
         for (key, labelValue) in labels {
-            line.append(UInt8(ascii: ","))
-            line.append(contentsOf: key.utf8)
-            line.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
-            Self.escape(labelValue, into: &line)
-            line.append(UInt8(ascii: "\""))
+            text.append(UInt8(ascii: ","))
+            text.append(contentsOf: key.utf8)
+            text.append(contentsOf: [UInt8(ascii: "="), UInt8(ascii: "\"")])
+            Self.escape(labelValue, into: &text)
+            text.append(UInt8(ascii: "\""))
         }
-        line.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: " ")])
-        line.append(contentsOf: Self.format(value).utf8)
-        line.append(UInt8(ascii: "\n"))
-        lines.append((family, line))
+        text.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: " ")])
+        text.append(contentsOf: Self.format(value).utf8)
+        text.append(UInt8(ascii: "\n"))
+        lines.append((family, start..<text.count))
     }
 
     /// Groups the lines by family (stable: a family's lines keep their order).
     func finish() -> RenderedSeries {
-        let order = lines.indices.sorted { (lines[$0].family, $0) < (lines[$1].family, $1) }
-        return RenderedSeries(targetLabel: targetLabel, lines: order.map { lines[$0] })
+        let ordered = lines.enumerated().sorted { ($0.element.family, $0.offset) < ($1.element.family, $1.offset) }.map(\.element)
+        return RenderedSeries(targetLabel: targetLabel, text: text, lines: ordered)
     }
 
     static func escape(_ value: String, into out: inout [UInt8]) {
+        // Most values need no escaping: one copy instead of a byte at a time.
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+            out.append(contentsOf: value.utf8)
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -244,6 +254,11 @@ struct SeriesWriter {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
+        // Microseconds are the finest any measurement means; differences of two clock readings
+        // would otherwise print as 0.0012410969999999998 (and cost every target 10-20 bytes).
+        // Below 4e9 (timestamps until 2096) a microsecond is still exact in a double.
+        guard abs(value) < 4e9 else { return String(value) }
+        let rounded = (value * 1e6).rounded() / 1e6
+        return rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)
     }
 }
