@@ -13,6 +13,13 @@ public final class ConcurrencyLimiter: Sendable {
     }
 
     public func acquire() async {
+        // A free slot (the usual case) is taken without a continuation.
+        let taken = state.withLock { s -> Bool in
+            guard s.available > 0 else { return false }
+            s.available -= 1
+            return true
+        }
+        if taken { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let granted = state.withLock { s -> Bool in
                 if s.available > 0 {

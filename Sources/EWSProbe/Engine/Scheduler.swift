@@ -23,39 +23,49 @@ public struct Scheduler: Sendable {
     public func run() async {
         store.setTargets(config.targets)
         let limiter = ConcurrencyLimiter(limit: config.global.maxConcurrency)
-        let running = RunningSet(count: config.targets.count)
-        // One dispatcher sleeps until the next due run and hands it to a child task: 10,000
-        // targets cost 10,000 queue entries, not 10,000 sleeping tasks with their timers.
+        let inFlight = RunsInFlight(count: config.targets.count)
+        // One dispatcher sleeps until the next due run and starts it: 10,000 targets cost 10,000
+        // queue entries, not 10,000 sleeping tasks with their timers.
         var queue = DueQueue()
         let start = ContinuousClock.now
         for (index, target) in config.targets.enumerated() {
             queue.push(start + Scheduler.offset(for: target.name, interval: target.interval), index)
         }
-        await withDiscardingTaskGroup { group in
-            while let (due, index) = queue.popFirst() {
-                do {
-                    try await Task.sleep(until: due, clock: .continuous)
-                } catch {
+        while let (due, index) = queue.popFirst() {
+            do {
+                try await Task.sleep(until: due, clock: .continuous)
+            } catch {
+                break
+            }
+            let target = config.targets[index]
+            queue.push(due + target.interval, index)
+            // Still running from an earlier schedule: this run is skipped, not queued behind it.
+            guard let run = inFlight.start(index) else {
+                metrics.runsSkipped(1)
+                continue
+            }
+            run.start { run in
+                await limiter.acquire()
+                guard !Task.isCancelled else {
+                    limiter.release()
+                    inFlight.finish(index)
                     return
                 }
-                let target = config.targets[index]
-                queue.push(due + target.interval, index)
-                // Still running from an earlier schedule: this run is skipped, not queued behind it.
-                guard running.start(index) else {
-                    metrics.runsSkipped(1)
-                    continue
+                let lag = (ContinuousClock.now - due).seconds
+                metrics.probeStarted(lagSeconds: lag)
+                let startedAt = Date().timeIntervalSince1970
+                run.arm(at: .now + target.timeout + .seconds(1)) {
+                    Scheduler.overrunReport(target, startedAt: startedAt)
+                } completion: { report in
+                    limiter.release()
+                    complete(target, report, lagSeconds: lag, recorded: !inFlight.stopping)
+                    inFlight.finish(index)
                 }
-                group.addTask {
-                    await limiter.acquire()
-                    defer {
-                        limiter.release()
-                        running.finish(index)
-                    }
-                    if Task.isCancelled { return }
-                    await runOnce(target, due: due)
-                }
+                run.finish(await runner.run(target))
             }
         }
+        // Stopping: the runs in flight are cancelled and end (quickly) before the scheduler does.
+        await inFlight.cancelAll()
     }
 
     /// Where in its interval a target's runs fall, the same on every start.
@@ -64,14 +74,11 @@ public struct Scheduler: Sendable {
         return .milliseconds(Int64(StableHash.fnv1a(name) % UInt64(ms)))
     }
 
-    private func runOnce(_ target: TargetConfig, due: ContinuousClock.Instant) async {
-        let lag = (ContinuousClock.now - due).seconds
-        metrics.probeStarted(lagSeconds: lag)
-        let report = await runWithTimeout(target)
+    private func complete(_ target: TargetConfig, _ report: ProbeReport, lagSeconds: Double, recorded: Bool) {
         metrics.probeFinished(report)
-        if Task.isCancelled { return }
-        let previous = store.target(named: target.name)?.latest?.status
-        store.record(report, lagSeconds: lag)
+        guard recorded else { return }
+        let previous = store.latestStatus(named: target.name)
+        store.record(report, lagSeconds: lagSeconds)
         if report.status != previous {
             // Log state changes only: a target that stays broken does not flood the log.
             let failing = report.checks.filter { $0.status == .fail || $0.status == .warn }
@@ -86,45 +93,86 @@ public struct Scheduler: Sendable {
     /// past `timeout` + 1 s the run is cancelled and reported as `probe_timeout` at once.
     public func runWithTimeout(_ target: TargetConfig) async -> ProbeReport {
         let startedAt = Date().timeIntervalSince1970
-        let hardLimit = target.timeout + .seconds(1)
         let run = GuardedRun()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                run.start(continuation, deadline: .now + hardLimit) { [runner] in
-                    await runner.run(target)
-                } overrun: {
-                    ProbeReport(
-                        targetName: target.name, url: target.url.description, startedAt: startedAt,
-                        durationSeconds: hardLimit.seconds,
-                        checks: [
-                            CheckResult(
-                                check: "probe", status: .fail, reason: "probe_timeout",
-                                summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
-                        ], timedOut: true)
+                run.start { [runner] run in
+                    run.arm(at: .now + target.timeout + .seconds(1)) {
+                        Scheduler.overrunReport(target, startedAt: startedAt)
+                    } completion: {
+                        continuation.resume(returning: $0)
+                    }
+                    run.finish(await runner.run(target))
                 }
             }
         } onCancel: {
             run.cancel()
         }
     }
+
+    static func overrunReport(_ target: TargetConfig, startedAt: Double) -> ProbeReport {
+        ProbeReport(
+            targetName: target.name, url: target.url.description, startedAt: startedAt,
+            durationSeconds: (target.timeout + .seconds(1)).seconds,
+            checks: [
+                CheckResult(
+                    check: "probe", status: .fail, reason: "probe_timeout",
+                    summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
+            ], timedOut: true)
+    }
 }
 
-/// Which targets have a run pending or in progress.
-final class RunningSet: Sendable {
-    private let flags: Mutex<[Bool]>
+/// The scheduler's runs in progress, one slot per target. A target whose run is still going
+/// skips its next; when the scheduler stops, every run is cancelled and awaited.
+final class RunsInFlight: Sendable {
+    private struct State {
+        var runs: [GuardedRun?]
+        var count = 0
+        var stopping = false
+        var drained: CheckedContinuation<Void, Never>?
+    }
+    private let state: Mutex<State>
 
-    init(count: Int) { flags = Mutex([Bool](repeating: false, count: count)) }
+    init(count: Int) { state = Mutex(State(runs: [GuardedRun?](repeating: nil, count: count))) }
 
-    /// Marks the target running; false when it already was.
-    func start(_ index: Int) -> Bool {
-        flags.withLock { flags in
-            if flags[index] { return false }
-            flags[index] = true
-            return true
+    /// A new run of the target; nil while one is in flight or once stopping.
+    func start(_ index: Int) -> GuardedRun? {
+        state.withLock { state in
+            guard state.runs[index] == nil, !state.stopping else { return nil }
+            let run = GuardedRun()
+            state.runs[index] = run
+            state.count += 1
+            return run
         }
     }
 
-    func finish(_ index: Int) { flags.withLock { $0[index] = false } }
+    var stopping: Bool { state.withLock { $0.stopping } }
+
+    func finish(_ index: Int) {
+        let drained = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.runs[index] != nil else { return nil }
+            state.runs[index] = nil
+            state.count -= 1
+            guard state.count == 0 else { return nil }
+            defer { state.drained = nil }
+            return state.drained
+        }
+        drained?.resume()
+    }
+
+    /// Cancels every run in flight and returns when all have finished.
+    func cancelAll() async {
+        await withCheckedContinuation { continuation in
+            let runs = state.withLock { state -> [GuardedRun]? in
+                state.stopping = true
+                guard state.count > 0 else { return nil }
+                state.drained = continuation
+                return state.runs.compactMap { $0 }
+            }
+            guard let runs else { return continuation.resume() }
+            runs.forEach { $0.cancel() }
+        }
+    }
 }
 
 /// A binary min-heap of (due time, target index): the dispatcher's schedule.

@@ -56,10 +56,12 @@ final class Watchdog: Sendable {
 }
 
 /// One run raced against its hard limit: the first of the runner's report and the watchdog's
-/// verdict resumes the waiting scheduler; the other is dropped.
+/// verdict goes to the completion; the other is dropped. The run's work happens in one task that
+/// reports through a callback, so nobody waits on it: each task waiting on another costs a
+/// thread wake-up per run.
 final class GuardedRun: Sendable {
     private struct State {
-        var continuation: CheckedContinuation<ProbeReport, Never>?
+        var completion: (@Sendable (ProbeReport) -> Void)?
         var runner: Task<Void, Never>?
         var alarm: Int?
         var finished = false
@@ -67,23 +69,32 @@ final class GuardedRun: Sendable {
     }
     private let state = Mutex(State())
 
-    func start(
-        _ continuation: CheckedContinuation<ProbeReport, Never>, deadline: ContinuousClock.Instant,
-        run: @escaping @Sendable () async -> ProbeReport, overrun: @escaping @Sendable () -> ProbeReport
+    /// Starts `work` in a task of its own; it calls `arm` once it is ready to run (waiting for a
+    /// concurrency slot does not count against the limit) and `finish` with its report.
+    func start(_ work: @escaping @Sendable (GuardedRun) async -> Void) {
+        let runner = Task { [self] in await work(self) }
+        let cancelled = state.withLock { state -> Bool in
+            state.runner = runner
+            return state.cancelled
+        }
+        if cancelled { runner.cancel() }
+    }
+
+    /// From now on the first of `finish` and, past `deadline`, `overrun()` goes to `completion`.
+    func arm(
+        at deadline: ContinuousClock.Instant, overrun: @escaping @Sendable () -> ProbeReport,
+        completion: @escaping @Sendable (ProbeReport) -> Void
     ) {
-        state.withLock { $0.continuation = continuation }
-        let runner = Task { [self] in finish(await run()) }
+        state.withLock { $0.completion = completion }
         let alarm = Watchdog.shared.arm(at: deadline) { [self] in
             cancel()
             finish(overrun())
         }
-        let (late, cancelled) = state.withLock { state -> (Bool, Bool) in
-            state.runner = runner
+        let finished = state.withLock { state -> Bool in
             state.alarm = alarm
-            return (state.finished, state.cancelled)
+            return state.finished
         }
-        if late { Watchdog.shared.disarm(alarm) }
-        if cancelled { runner.cancel() }
+        if finished { Watchdog.shared.disarm(alarm) }
     }
 
     /// Cancels the runner, also when asked before it started.
@@ -94,14 +105,14 @@ final class GuardedRun: Sendable {
         }?.cancel()
     }
 
-    private func finish(_ report: ProbeReport) {
-        let (continuation, alarm) = state.withLock { state -> (CheckedContinuation<ProbeReport, Never>?, Int?) in
+    func finish(_ report: ProbeReport) {
+        let (completion, alarm) = state.withLock { state -> ((@Sendable (ProbeReport) -> Void)?, Int?) in
             guard !state.finished else { return (nil, nil) }
             state.finished = true
-            defer { state.continuation = nil }
-            return (state.continuation, state.alarm)
+            defer { state.completion = nil }
+            return (state.completion, state.alarm)
         }
         if let alarm { Watchdog.shared.disarm(alarm) }
-        continuation?.resume(returning: report)
+        completion?(report)
     }
 }
