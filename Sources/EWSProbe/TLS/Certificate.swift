@@ -8,9 +8,10 @@ public struct Certificate: Sendable, Equatable {
     /// The certificate as PEM, encoded when asked for (reports rarely need it).
     public var pem: String { pemText ?? object.flatMap { ChainVerifier.pem($0.pointer) } ?? "" }
     private var pemText: String?
-    public var subject: String
+    /// The full names (RFC 2253), printed when asked: only the JSON report shows them.
+    public var subject: String { object.map { Certificate.nameText(X509_get_subject_name($0.pointer)) } ?? "" }
     public var subjectCN: String
-    public var issuer: String
+    public var issuer: String { object.map { Certificate.nameText(X509_get_issuer_name($0.pointer)) } ?? "" }
     public var issuerCN: String
     public var serialHex: String
     public var sha256: String
@@ -63,8 +64,6 @@ public struct Certificate: Sendable, Equatable {
     init(x509: OpaquePointer, pem: String?) {
         pemText = pem
         object = X509Object(retaining: x509)
-        subject = Certificate.nameText(X509_get_subject_name(x509))
-        issuer = Certificate.nameText(X509_get_issuer_name(x509))
         subjectCN = Certificate.commonName(X509_get_subject_name(x509)) ?? ""
         issuerCN = Certificate.commonName(X509_get_issuer_name(x509)) ?? ""
         serialHex = Certificate.serial(x509)

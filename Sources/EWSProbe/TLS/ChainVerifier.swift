@@ -42,16 +42,30 @@ public struct ChainVerifier: Sendable {
     }
 
     public func verify(_ chain: [Certificate]) -> Outcome {
+        guard !chain.isEmpty else {
+            return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
+        }
+        guard let (store, generation) = ChainVerifier.makeStore(caFile: caFile) else {
+            return Outcome(faults: [Fault(code: -1, depth: 0, text: "cannot load the trust store")], builtChain: [])
+        }
+        defer { X509_STORE_free(store) }
+        // A pinned time (tests) always verifies afresh; so does a chain without fingerprints.
+        guard time == nil, chain.allSatisfy({ !$0.sha256.isEmpty }) else { return verify(chain, in: store) }
+        let key = VerdictCache.key(chain, storeGeneration: generation)
+        let now = Date().timeIntervalSince1970
+        if let outcome = VerdictCache.shared.outcome(for: key, chain: chain, now: now) { return outcome }
+        let outcome = verify(chain, in: store)
+        VerdictCache.shared.keep(outcome, for: key, chain: chain, now: now)
+        return outcome
+    }
+
+    private func verify(_ chain: [Certificate], in store: OpaquePointer) -> Outcome {
         guard let leafCertificate = chain.first, let leaf = leafCertificate.object?.pointer ?? Certificate.readX509(leafCertificate.pem)
         else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
         }
         let ownsLeaf = leafCertificate.object == nil
         defer { if ownsLeaf { X509_free(leaf) } }
-        guard let store = ChainVerifier.makeStore(caFile: caFile) else {
-            return Outcome(faults: [Fault(code: -1, depth: 0, text: "cannot load the trust store")], builtChain: [])
-        }
-        defer { X509_STORE_free(store) }
         let untrusted = OPENSSL_sk_new_null()
         var intermediates: [OpaquePointer] = []
         for certificate in chain.dropFirst() {
@@ -83,9 +97,10 @@ public struct ChainVerifier: Sendable {
         var built: [Certificate] = []
         if let stack = X509_STORE_CTX_get0_chain(context) {
             for index in 0..<OPENSSL_sk_num(stack) {
-                if let raw = OPENSSL_sk_value(stack, index) {
-                    built.append(Certificate(x509: OpaquePointer(raw), pem: nil))
-                }
+                guard let raw = OPENSSL_sk_value(stack, index) else { continue }
+                // The built chain holds the very objects passed in; only the store's anchor is new.
+                let x509 = OpaquePointer(raw)
+                built.append(chain.first { $0.object?.pointer == x509 } ?? Certificate(x509: x509, pem: nil))
             }
         }
         var unique: [Fault] = []
@@ -97,18 +112,35 @@ public struct ChainVerifier: Sendable {
 
     /// Trust stores by extra CA file. Loading the system bundle parses every public root (~10 ms),
     /// so each store is built once and shared: X509_STORE is safe to use from several threads
-    /// once built. A changed CA file is picked up when its modification time changes.
-    private static let stores = Mutex<[String: (modified: Int?, store: UnsafeSendable<OpaquePointer>)]>([:])
+    /// once built. A changed CA file is picked up when its modification time changes, looked at
+    /// no more than once a second (a stat per verification was 0.4 % of a probe).
+    private static let stores = Mutex<[String: StoreEntry]>([:])
 
-    static func makeStore(caFile: String?) -> OpaquePointer? {
+    private struct StoreEntry {
+        var modified: Int?
+        var checked: ContinuousClock.Instant
+        var store: UnsafeSendable<OpaquePointer>
+        /// Tells stores apart in the verdict cache (an address could be reused after a free).
+        var generation: Int
+    }
+    private static let generations = Atomic<Int>(0)
+
+    /// The shared store for `caFile` (one reference for the caller to free) and its generation.
+    static func makeStore(caFile: String?) -> (OpaquePointer, Int)? {
         let key = caFile ?? ""
-        // stat, not FileManager: this runs on every verification.
-        var info = stat()
-        let modified = caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
-        return stores.withLock { cache -> OpaquePointer? in
-            if let entry = cache[key], entry.modified == modified {
+        let now = ContinuousClock.now
+        return stores.withLock { cache -> (OpaquePointer, Int)? in
+            if let entry = cache[key], caFile == nil || now - entry.checked < .seconds(1) {
                 X509_STORE_up_ref(entry.store.value)
-                return entry.store.value
+                return (entry.store.value, entry.generation)
+            }
+            // stat, not FileManager: this runs on the probes' path.
+            var info = stat()
+            let modified = caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
+            if let entry = cache[key], entry.modified == modified {
+                cache[key]?.checked = now
+                X509_STORE_up_ref(entry.store.value)
+                return (entry.store.value, entry.generation)
             }
             guard let store = X509_STORE_new() else { return nil }
             X509_STORE_set_default_paths(store)
@@ -117,9 +149,10 @@ public struct ChainVerifier: Sendable {
                 return nil
             }
             if let old = cache[key] { X509_STORE_free(old.store.value) }
-            cache[key] = (modified, UnsafeSendable(store))
+            let generation = generations.add(1, ordering: .relaxed).newValue
+            cache[key] = StoreEntry(modified: modified, checked: now, store: UnsafeSendable(store), generation: generation)
             X509_STORE_up_ref(store)
-            return store
+            return (store, generation)
         }
     }
 
