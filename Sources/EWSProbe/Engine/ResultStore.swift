@@ -38,31 +38,42 @@ public final class ResultStore: Sendable {
         }
     }
 
+    /// One target as the status page reads it: its configuration and its results.
     public struct TargetState: Sendable {
         public var target: TargetConfig
-        public var latest: ProbeReport?
+        public var latest: ProbeReport? { results.latest }
         /// Oldest first; the last record is the latest run.
-        public var history: [RunRecord] = []
-        public var runs: Int = 0
-        public var failedRuns: Int = 0
-        public var lastLagSeconds: Double = 0
+        public var history: [RunRecord] { results.history }
+        public var runs: Int { results.runs }
+        public var failedRuns: Int { results.failedRuns }
+        public var lastLagSeconds: Double { results.lastLagSeconds }
+        var results: Results
+    }
+
+    /// What the store learnt about one target.
+    struct Results: Sendable {
+        var latest: ProbeReport?
+        var history: [RunRecord] = []
+        var runs: Int = 0
+        var failedRuns: Int = 0
+        var lastLagSeconds: Double = 0
         var series: RenderedSeries
 
         init(target: TargetConfig) {
-            self.target = target
             series = MetricsRenderer.series(target: target, report: nil, runs: 0, failedRuns: 0)
         }
-
     }
 
-    // Targets in configuration order plus a name index: an array of states is much smaller
-    // than a dictionary of them at 10,000 targets (no empty buckets of 400-byte values).
+    // Targets in configuration order plus a name index: arrays are much smaller than a
+    // dictionary of states at 10,000 targets. The configurations array is the caller's own
+    // (copy-on-write shares its storage), so 10,000 configurations are not held twice.
     private struct State {
-        var targets: [TargetState] = []
+        var configs: [TargetConfig] = []
+        var results: [Results] = []
         var index: [String: Int] = [:]
 
         subscript(name name: String) -> TargetState? {
-            index[name].map { targets[$0] }
+            index[name].map { TargetState(target: configs[$0], results: results[$0]) }
         }
     }
     private let state = Mutex(State())
@@ -77,13 +88,14 @@ public final class ResultStore: Sendable {
     public func setTargets(_ targets: [TargetConfig]) {
         state.withLock { state in
             var next = State()
-            next.targets.reserveCapacity(targets.count)
+            next.configs = targets
+            next.results.reserveCapacity(targets.count)
             for target in targets {
-                var entry = state[name: target.name] ?? TargetState(target: target)
-                entry.target = target
-                entry.series = MetricsRenderer.series(target: target, report: entry.latest, runs: entry.runs, failedRuns: entry.failedRuns)
-                next.index[target.name] = next.targets.count
-                next.targets.append(entry)
+                var results = state.index[target.name].map { state.results[$0] } ?? Results(target: target)
+                results.series = MetricsRenderer.series(
+                    target: target, report: results.latest, runs: results.runs, failedRuns: results.failedRuns)
+                next.index[target.name] = next.results.count
+                next.results.append(results)
             }
             state = next
         }
@@ -91,7 +103,12 @@ public final class ResultStore: Sendable {
 
     public func record(_ report: ProbeReport, lagSeconds: Double) {
         // Rendering and compacting happen outside the lock; only this target's loop writes it.
-        guard let current = target(named: report.targetName) else { return }
+        let current = state.withLock { state in
+            state.index[report.targetName].map {
+                (target: state.configs[$0], runs: state.results[$0].runs, failedRuns: state.results[$0].failedRuns)
+            }
+        }
+        guard let current else { return }
         let runs = current.runs + 1
         let failedRuns = current.failedRuns + (report.status == .fail ? 1 : 0)
         let series = MetricsRenderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
@@ -102,15 +119,20 @@ public final class ResultStore: Sendable {
             reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, trace: trace)
         state.withLock { state in
             guard let position = state.index[report.targetName] else { return }
-            let budget = traceBudget / max(1, state.targets.count)
+            let budget = traceBudget / max(1, state.results.count)
             // Each field in place: a copy of the entry would make every append copy the history.
-            Self.append(record, to: &state.targets[position].history, budget: budget)
-            state.targets[position].latest = compact
-            state.targets[position].runs = runs
-            state.targets[position].failedRuns = failedRuns
-            state.targets[position].lastLagSeconds = lagSeconds
-            state.targets[position].series = series
+            Self.append(record, to: &state.results[position].history, budget: budget)
+            state.results[position].latest = compact
+            state.results[position].runs = runs
+            state.results[position].failedRuns = failedRuns
+            state.results[position].lastLagSeconds = lagSeconds
+            state.results[position].series = series
         }
+    }
+
+    /// The status of the target's last run (the scheduler logs changes).
+    public func latestStatus(named name: String) -> CheckStatus? {
+        state.withLock { state in state.index[name].flatMap { state.results[$0].latest?.status } }
     }
 
     private static func append(_ record: RunRecord, to history: inout [RunRecord], budget: Int) {
@@ -148,12 +170,12 @@ public final class ResultStore: Sendable {
 
     /// Every target in configuration order.
     public func snapshot() -> [TargetState] {
-        state.withLock { $0.targets }
+        state.withLock { state in zip(state.configs, state.results).map { TargetState(target: $0, results: $1) } }
     }
 
     /// The rendered series of every target in configuration order (a scrape).
     func renderedSeries() -> [RenderedSeries] {
-        state.withLock { state in state.targets.map(\.series) }
+        state.withLock { state in state.results.map(\.series) }
     }
 
     public func target(named name: String) -> TargetState? {
@@ -162,6 +184,6 @@ public final class ResultStore: Sendable {
 
     /// True once every target has a result.
     public var allRanOnce: Bool {
-        state.withLock { $0.targets.allSatisfy { $0.latest != nil } }
+        state.withLock { $0.results.allSatisfy { $0.latest != nil } }
     }
 }
