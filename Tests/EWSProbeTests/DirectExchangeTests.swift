@@ -127,6 +127,30 @@ import Testing
         }
     }
 
+    /// Only what the direct client serves exactly as libcurl would goes to it.
+    @Test func whichRequestsGoDirect() {
+        var request = HTTPRequest(
+            url: "https://mail.lab.test/EWS/Exchange.asmx", method: "POST", pinnedAddress: "127.0.0.1", verifyPeer: false)
+        request.standalone = true
+        #expect(request.direct)
+        let stayWithCurl: [(String, @Sendable (inout HTTPRequest) -> Void)] = [
+            ("an IPv6 zone, which libcurl resolves", { $0.pinnedAddress = "fe80::1%lo" }),
+            ("no pinned address", { $0.pinnedAddress = nil }),
+            ("a proxy", { $0.proxy = "http://127.0.0.1:3128" }),
+            ("verification over https", { $0.verifyPeer = true }),
+            ("a method other than GET, POST, HEAD", { $0.method = "PUT" }),
+            ("a request that shares a connection", { $0.standalone = false }),
+        ]
+        for (what, change) in stayWithCurl {
+            var changed = request
+            change(&changed)
+            #expect(!changed.direct, "\(what)")
+        }
+        request.verifyPeer = true
+        request.url = "http://mail.lab.test/EWS/Exchange.asmx"
+        #expect(request.direct, "plain http has nothing to verify")
+    }
+
     @Test func refusedAndNotTLS() async throws {
         let closed = LabNetwork.freePort()
         var request = HTTPRequest(url: "https://mail.lab.test:\(closed)/", pinnedAddress: "127.0.0.1", verifyPeer: false)

@@ -36,9 +36,10 @@ public struct HTTPRequest: Sendable {
     public var standalone = false
 
     /// Whether the direct client (`DirectExchange`) can serve this request as libcurl would.
+    /// An IPv6 pin with a zone (`fe80::1%eth0`) stays with libcurl, which resolves the zone.
     var direct: Bool {
-        standalone && pinnedAddress != nil && (proxy ?? "").isEmpty && http11
-            && (!verifyPeer || !url.lowercased().hasPrefix("https:")) && ["GET", "POST", "HEAD"].contains(method)
+        guard standalone, let pinnedAddress, !pinnedAddress.contains("%"), (proxy ?? "").isEmpty, http11 else { return false }
+        return (!verifyPeer || !url.lowercased().hasPrefix("https:")) && ["GET", "POST", "HEAD"].contains(method)
     }
 
     public init(
