@@ -72,7 +72,14 @@ OD_PORT=$(port)
 $EWSPROBE serve --config "$work/fleet-1.yml" --listen "127.0.0.1:$OD_PORT" --log-level error & OD=$!; pids+=($OD)
 wait_port "$OD_PORT"
 OD_URL="http://127.0.0.1:$OD_PORT/probe?target=t1"
-curl -s "$OD_URL" | grep -q '^ewsprobe_probe_success{target="t1"} 1' || { echo "ewsprobe /probe does not succeed" >&2; exit 1; }
+# One hiccup at start does not end the run, but its answer is shown; three do.
+for attempt in 1 2 3; do
+  reply=$(curl -s -w '\nHTTP %{http_code}' "$OD_URL")
+  grep -q '^ewsprobe_probe_success{target="t1"} 1' <<<"$reply" && break
+  { echo "ewsprobe /probe attempt $attempt did not succeed:"; grep -E 'failure_info|probe_success|^HTTP|^[a-z].*\b(missing|unknown|too many)' <<<"$reply" | head -8; } >&2
+  [ "$attempt" = 3 ] && exit 1
+  sleep 1
+done
 ondemand=$(per_request $OD "$OD_URL")
 kill $OD; wait $OD 2>/dev/null || true
 
