@@ -42,7 +42,10 @@ import Testing
         store.setTargets([Self.target("a"), Self.target("b\"quoted")])
         store.record(Self.report("a", run: 1, fail: true), lagSeconds: 0)
         store.record(Self.report("b\"quoted", run: 1, fail: false), lagSeconds: 0)
-        let text = String(decoding: MetricsRenderer.render(store: store, metrics: ExporterMetrics()), as: UTF8.self)
+        // One registry for both renders: two registries may list the exporter's own metrics in
+        // different orders (each dictionary has its own seed).
+        let metrics = ExporterMetrics()
+        let text = String(decoding: MetricsRenderer.render(store: store, metrics: metrics), as: UTF8.self)
         let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }
         #expect(Set(types).count == types.count, "one TYPE line per family")
         #expect(
@@ -52,7 +55,7 @@ import Testing
         #expect(text.contains("ewsprobe_check_failure_info{target=\"a\",check=\"tcp\",status=\"fail\",reason=\"refused\"} 1"))
         // Sent in small chunks, the scrape is the same text.
         var chunked: [UInt8] = []
-        for chunk in MetricsRenderer.chunks(store: store, metrics: ExporterMetrics(), chunkSize: 64) { chunked += chunk }
+        for chunk in MetricsRenderer.chunks(store: store, metrics: metrics, chunkSize: 64) { chunked += chunk }
         #expect(String(decoding: chunked, as: UTF8.self) == text)
         // A removed target's series go with it.
         store.setTargets([Self.target("a")])

@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import EWSProbe
+
+/// The scheduler's own bookkeeping: a run that overruns its hard limit, the runs skipped while
+/// it is in flight, and a stop that waits for the runs in flight. Scheduling is pure logic, so a
+/// stand-in check plays the server that never lets go.
+@Suite(.serialized) struct SchedulerTests {
+    /// Ignores its deadline and cancellation alike: what the watchdog backstop exists for.
+    struct StuckCheck: Check {
+        static let name = "stuck"
+        init() {}
+        init(settings: YAMLSection) throws {}
+
+        func run(_ ctx: ProbeContext) async -> CheckResult {
+            // Not Task.sleep: that would end at cancellation.
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 6) { continuation.resume() }
+            }
+            return CheckResult(check: Self.name, status: .pass, summary: "answered late")
+        }
+    }
+
+    static func skippedRuns(_ metrics: ExporterMetrics) -> Double {
+        let line = metrics.registry.emitToString().split(separator: "\n")
+            .first { $0.hasPrefix("ewsprobe_scheduler_skipped_runs_total ") }
+        return line.flatMap { Double($0.split(separator: " ")[1]) } ?? -1
+    }
+
+    @Test func anOverrunIsRecordedSkipsAreCountedAndAStopWaits() async throws {
+        let url = try #require(EndpointURL("https://stuck.lab.test/EWS/Exchange.asmx"))
+        let target = TargetConfig(
+            name: "stuck", url: url, module: ModuleConfig(name: "stuck", checks: [StuckCheck()]), interval: .seconds(1),
+            timeout: .seconds(1))
+        let store = ResultStore()
+        let metrics = ExporterMetrics()
+        let scheduler = Scheduler(
+            config: ProbeConfig(targets: [target]), store: store, metrics: metrics, logger: Logger(label: "test"))
+        let running = Task { await scheduler.run() }
+
+        // The first run starts within a second (its offset in the interval) and is cut off at
+        // timeout + 1 s (the watchdog looks four times a second); the run due meanwhile is skipped.
+        try await Task.sleep(for: .seconds(4.5))
+        let latest = try #require(store.target(named: "stuck")?.latest)
+        #expect(latest.timedOut)
+        #expect(latest.checks.map(\.check) == ["probe"])
+        #expect(latest.checks.map(\.reason) == ["probe_timeout"])
+        #expect(Self.skippedRuns(metrics) >= 1)
+
+        // A run is in flight and ignores cancellation: the stop waits for its backstop (at most
+        // 2.25 s), not for the check (6 s), and the cancelled run is not recorded.
+        let runs = try #require(store.target(named: "stuck")).runs
+        let stop = ContinuousClock.now
+        running.cancel()
+        await running.value
+        #expect(ContinuousClock.now - stop < .seconds(3.5))
+        try await Task.sleep(for: .seconds(1))
+        #expect(try #require(store.target(named: "stuck")).runs == runs, "nothing is recorded once stopping")
+    }
+}
