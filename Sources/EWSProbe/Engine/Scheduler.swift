@@ -53,15 +53,11 @@ public struct Scheduler: Sendable {
                 }
                 let lag = (ContinuousClock.now - due).seconds
                 metrics.probeStarted(lagSeconds: lag)
-                let startedAt = Date().timeIntervalSince1970
-                run.arm(at: .now + target.timeout + .seconds(1)) {
-                    Scheduler.overrunReport(target, startedAt: startedAt)
-                } completion: { report in
+                await runGuarded(run, target) { report in
                     limiter.release()
                     complete(target, report, lagSeconds: lag, recorded: !inFlight.stopping)
                     inFlight.finish(index)
                 }
-                run.finish(await runner.run(target))
             }
         }
         // Stopping: the runs in flight are cancelled and end (quickly) before the scheduler does.
@@ -92,17 +88,11 @@ public struct Scheduler: Sendable {
     /// The runner honours the deadline itself; this is the backstop for anything that does not:
     /// past `timeout` + 1 s the run is cancelled and reported as `probe_timeout` at once.
     public func runWithTimeout(_ target: TargetConfig) async -> ProbeReport {
-        let startedAt = Date().timeIntervalSince1970
         let run = GuardedRun()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                run.start { [runner] run in
-                    run.arm(at: .now + target.timeout + .seconds(1)) {
-                        Scheduler.overrunReport(target, startedAt: startedAt)
-                    } completion: {
-                        continuation.resume(returning: $0)
-                    }
-                    run.finish(await runner.run(target))
+                run.start { run in
+                    await runGuarded(run, target) { continuation.resume(returning: $0) }
                 }
             }
         } onCancel: {
@@ -110,15 +100,24 @@ public struct Scheduler: Sendable {
         }
     }
 
-    static func overrunReport(_ target: TargetConfig, startedAt: Double) -> ProbeReport {
-        ProbeReport(
-            targetName: target.name, url: target.url.description, startedAt: startedAt,
-            durationSeconds: (target.timeout + .seconds(1)).seconds,
-            checks: [
-                CheckResult(
-                    check: "probe", status: .fail, reason: "probe_timeout",
-                    summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
-            ], timedOut: true)
+    /// Runs the target within its run's task under the backstop: `completion` gets the runner's
+    /// report, or a `probe_timeout` report once `timeout` + 1 s has passed first.
+    private func runGuarded(_ run: GuardedRun, _ target: TargetConfig, completion: @escaping @Sendable (ProbeReport) -> Void) async {
+        let startedAt = Date().timeIntervalSince1970
+        let hardLimit = target.timeout + .seconds(1)
+        run.arm(
+            at: .now + hardLimit,
+            overrun: {
+                ProbeReport(
+                    targetName: target.name, url: target.url.description, startedAt: startedAt,
+                    durationSeconds: hardLimit.seconds,
+                    checks: [
+                        CheckResult(
+                            check: "probe", status: .fail, reason: "probe_timeout",
+                            summary: "the run did not finish within the timeout (\(DurationText.format(target.timeout)))")
+                    ], timedOut: true)
+            }, completion: completion)
+        run.finish(await runner.run(target))
     }
 }
 

@@ -130,15 +130,16 @@ public struct ChainVerifier: Sendable {
         let key = caFile ?? ""
         let now = ContinuousClock.now
         return stores.withLock { cache -> (OpaquePointer, Int)? in
-            if let entry = cache[key], caFile == nil || now - entry.checked < .seconds(1) {
-                X509_STORE_up_ref(entry.store.value)
-                return (entry.store.value, entry.generation)
-            }
+            // Within a second of the last look (or without a CA file) the store is taken as is.
+            let recent = caFile == nil || cache[key].map { now - $0.checked < .seconds(1) } == true
             // stat, not FileManager: this runs on the probes' path.
             var info = stat()
-            let modified = caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
+            let modified =
+                recent
+                ? cache[key]?.modified
+                : caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
             if let entry = cache[key], entry.modified == modified {
-                cache[key]?.checked = now
+                if !recent { cache[key]?.checked = now }
                 X509_STORE_up_ref(entry.store.value)
                 return (entry.store.value, entry.generation)
             }
