@@ -1,4 +1,5 @@
 import COpenSSL
+import EWSProbe
 import Foundation
 
 /// The demo's HTTPS node: a tiny OpenSSL server on loopback whose certificate is self-signed and
@@ -26,9 +27,7 @@ final class DemoTLSSite: @unchecked Sendable {
         guard fd >= 0 else { throw DemoError(message: "cannot listen for the demo TLS site") }
         listener = fd
         port = boundPort
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "demo-tls"
-        thread.start()
+        ServiceThread.start("demo-tls") { [self] in acceptLoop() }
     }
 
     private func acceptLoop() {

@@ -129,12 +129,14 @@ public struct ExporterServer: Sendable {
             }
             // An on-demand run answers this request only: it is not recorded, so an ad-hoc URL
             // never becomes a /metrics series.
-            let scheduler = Scheduler(config: config, store: store, metrics: metrics, logger: logger)
+            let json = request.uri.queryParameters.get("format") == "json"
+            let scheduler = Scheduler(
+                config: config, store: store, runner: ProbeRunner(includeDetails: json), metrics: metrics, logger: logger)
             guard let report = await onDemand.run({ await scheduler.runWithTimeout(target) }) else {
                 return Self.text("too many on-demand probes running (limit \(onDemand.limit)); retry later\n", status: .tooManyRequests)
             }
             let debug = request.uri.queryParameters.get("debug") == "true"
-            if request.uri.queryParameters.get("format") == "json" {
+            if json {
                 return Self.text(JSONReport.line(report, includeTrace: debug) + "\n", type: "application/json")
             }
             if debug { return Self.text(HumanReport.render(report, verbose: true)) }

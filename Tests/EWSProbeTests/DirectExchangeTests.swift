@@ -174,4 +174,17 @@ import Testing
             #expect(error.timings.connect > 0)
         }
     }
+
+    /// The direct client's thread carries its own name in the kernel (what `top -H` shows),
+    /// not the name of the pool thread that happened to create it.
+    @Test func loopThreadIsNamed() async throws {
+        let closed = LabNetwork.freePort()
+        var request = HTTPRequest(url: "http://mail.lab.test:\(closed)/", pinnedAddress: "127.0.0.1")
+        request.standalone = true
+        _ = try? await Transport().exchange(request)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(names.contains("ews-direct"), "\(names)")
+    }
 }

@@ -52,7 +52,8 @@ import Testing
     }
 
     func probe(
-        _ port: Int, host: String = "mail.lab.test", addresses: [String] = ["127.0.0.1"], caFile: URL?, mode: TLSCheck.Mode = .strict
+        _ port: Int, host: String = "mail.lab.test", addresses: [String] = ["127.0.0.1"], caFile: URL?, mode: TLSCheck.Mode = .strict,
+        includeDetails: Bool = true
     )
         async throws -> CheckResult
     {
@@ -62,7 +63,7 @@ import Testing
             name: "tls", url: EndpointURL("https://\(host):\(port)/EWS/Exchange.asmx")!, module: ModuleConfig(name: "m", checks: [check]),
             resolve: [try ResolvePin.parse("\(host):\(port):\(addresses.joined(separator: ","))").get()])
         target.caFile = caFile?.path
-        return await ProbeRunner().run(target).checks[0]
+        return await ProbeRunner(includeDetails: includeDetails).run(target).checks[0]
     }
 
     static func reasons(_ result: CheckResult) -> Set<String> {
@@ -117,6 +118,26 @@ import Testing
         try await expect(
             lab, "root sent too", Served(chain: good.chain + [lab.pki.caPEM], key: good.key), caFile: false, status: .fail,
             reason: "untrusted_root")
+    }
+
+    /// Scheduled runs skip the JSON details (nobody reads them) and nothing else: the verdict,
+    /// summary, notes and metrics are the same as a run that builds them.
+    @Test func detailsOnlyWhenAsked() async throws {
+        let lab = try Lab()
+        let nginx = try lab.serve(try lab.leaf("details", names: ["other.lab.test"]))
+        defer { nginx.stop() }
+        let full = try await probe(nginx.port, caFile: lab.pki.caPEM)
+        let lean = try await probe(nginx.port, caFile: lab.pki.caPEM, includeDetails: false)
+        #expect(full.reason == "hostname_mismatch")
+        #expect(lean.status == full.status && lean.reason == full.reason && lean.summary == full.summary)
+        #expect(lean.notes == full.notes)
+        #expect(lean.measurements.map(\.name) == full.measurements.map(\.name))
+        let timeless = { (result: CheckResult) in result.measurements.filter { $0.name != "ewsprobe_tls_handshake_seconds" }.map(\.value) }
+        #expect(timeless(lean) == timeless(full))
+        #expect(lean.details.isEmpty)
+        let chain = JSONReport.line(
+            ProbeReport(targetName: "t", url: "u", startedAt: 0, durationSeconds: 0, checks: [full], timedOut: false))
+        #expect(chain.contains("CN=other.lab.test") && chain.contains("hostname_mismatch"), "\(chain)")
     }
 
     /// A valid chain of 20 certificates (leaf and 19 intermediates): verified, listed whole, and

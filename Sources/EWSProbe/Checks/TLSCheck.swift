@@ -97,7 +97,7 @@ public struct TLSCheck: Check {
                 for await item in group { collected.append(item) }
                 return collected.sorted { $0.0 < $1.0 }.map { $0.1 }
             }
-        var result = render(nodes, host: ctx.target.url.host)
+        var result = render(nodes, host: ctx.target.url.host, includeDetails: ctx.includeDetails)
         result.durationSeconds = timer.elapsed
         return result
     }
@@ -260,7 +260,7 @@ public struct TLSCheck: Check {
         "certificate \"\(certificate.subjectCN.isEmpty ? certificate.subject : certificate.subjectCN)\""
     }
 
-    func render(_ nodes: [NodeReport], host: String) -> CheckResult {
+    func render(_ nodes: [NodeReport], host: String, includeDetails: Bool = true) -> CheckResult {
         var result = CheckResult(check: Self.name, status: .pass, summary: "")
         var allFaults: [(String, Fault)] = nodes.flatMap { node in node.faults.map { (node.address, $0) } }
         let leaves = Set(nodes.compactMap { $0.chain.first?.sha256 })
@@ -333,7 +333,24 @@ public struct TLSCheck: Check {
                 "\(fault.status == .fail ? "FAIL" : "WARN") \(fault.reason) [\(address)]: \(fault.message) -> \(fault.advice)")
             result.trace.append("\(address): \(fault.reason): \(fault.message)")
         }
-        result.details = [
+        // Certificate names printed and dates formatted for every node: only when read.
+        if includeDetails { result.details = Self.details(nodes, faults: allFaults) }
+        let worst = allFaults.map(\.1.status).reduce(CheckStatus.pass) { $0.worse($1) }
+        result.status = worst
+        if let first = allFaults.first(where: { $0.1.status == worst }) {
+            result.reason = first.1.reason
+            let others = Set(allFaults.map(\.1.reason)).subtracting([first.1.reason]).sorted()
+            result.summary = first.1.message + (others.isEmpty ? "" : " (also: \(others.joined(separator: ", ")))")
+        } else if let leaf = nodes.first?.chain.first {
+            let days = Int((leaf.notAfter - Date().timeIntervalSince1970) / 86400)
+            let count = nodes.count == 1 ? "" : " on all \(nodes.count) addresses"
+            result.summary = "\(leaf.subjectCN) trusted\(count), \(nodes[0].version), expires in \(days) days (issuer \(leaf.issuerCN))"
+        }
+        return result
+    }
+
+    static func details(_ nodes: [NodeReport], faults: [(String, Fault)]) -> [(String, JSONValue)] {
+        [
             (
                 "nodes",
                 .array(
@@ -347,20 +364,8 @@ public struct TLSCheck: Check {
                         ])
                     })
             ),
-            ("faults", .array(allFaults.map { Self.json($0.1) })),
+            ("faults", .array(faults.map { Self.json($0.1) })),
         ]
-        let worst = allFaults.map(\.1.status).reduce(CheckStatus.pass) { $0.worse($1) }
-        result.status = worst
-        if let first = allFaults.first(where: { $0.1.status == worst }) {
-            result.reason = first.1.reason
-            let others = Set(allFaults.map(\.1.reason)).subtracting([first.1.reason]).sorted()
-            result.summary = first.1.message + (others.isEmpty ? "" : " (also: \(others.joined(separator: ", ")))")
-        } else if let leaf = nodes.first?.chain.first {
-            let days = Int((leaf.notAfter - Date().timeIntervalSince1970) / 86400)
-            let count = nodes.count == 1 ? "" : " on all \(nodes.count) addresses"
-            result.summary = "\(leaf.subjectCN) trusted\(count), \(nodes[0].version), expires in \(days) days (issuer \(leaf.issuerCN))"
-        }
-        return result
     }
 
     static func json(_ certificate: Certificate) -> JSONValue {

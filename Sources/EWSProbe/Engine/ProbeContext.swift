@@ -38,12 +38,16 @@ public final class ProbeContext: Sendable {
     private let lazyScope = Mutex<ConnectionScope?>(nil)
     public let resolver: Resolver
     public let deadline: ContinuousClock.Instant
+    /// False when nobody reads the checks' JSON details (scheduled runs, metrics-only `/probe`).
+    public let includeDetails: Bool
     private let resolution = SharedAnswer<AddressResolution>()
     private let soapAnswers = Mutex<[String: SharedAnswer<Result<HTTPResponse, TransportError>>]>([:])
 
     public init(
-        target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil
+        target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil,
+        includeDetails: Bool = true
     ) {
+        self.includeDetails = includeDetails
         self.target = target
         self.transport = transport
         self.resolver = resolver ?? ProbeContext.resolver(for: target.module)

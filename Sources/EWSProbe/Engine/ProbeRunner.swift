@@ -3,15 +3,19 @@ import Foundation
 /// Runs every check of a target's module once, in order, within the target's timeout.
 public struct ProbeRunner: Sendable {
     public var transport: Transport
+    /// Whether checks build their JSON details: only a JSON report shows them, and the
+    /// scheduler's stored reports drop them.
+    public var includeDetails: Bool
 
-    public init(transport: Transport = Transport()) {
+    public init(transport: Transport = Transport(), includeDetails: Bool = true) {
         self.transport = transport
+        self.includeDetails = includeDetails
     }
 
     public func run(_ target: TargetConfig) async -> ProbeReport {
         let startedAt = Date().timeIntervalSince1970
         let clockStart = ContinuousClock.now
-        let ctx = ProbeContext(target: target, transport: transport)
+        let ctx = ProbeContext(target: target, transport: transport, includeDetails: includeDetails)
         var results: [CheckResult] = []
         var timedOut = false
         for check in target.module.checks {

@@ -24,6 +24,8 @@ public struct Scheduler: Sendable {
         store.setTargets(config.targets)
         let limiter = ConcurrencyLimiter(limit: config.global.maxConcurrency)
         let inFlight = RunsInFlight(count: config.targets.count)
+        // Stored reports keep no JSON details, so scheduled runs do not build them.
+        let scheduled = ProbeRunner(transport: runner.transport, includeDetails: false)
         // One dispatcher sleeps until the next due run and starts it: 10,000 targets cost 10,000
         // queue entries, not 10,000 sleeping tasks with their timers.
         var queue = DueQueue()
@@ -53,7 +55,7 @@ public struct Scheduler: Sendable {
                 }
                 let lag = (ContinuousClock.now - due).seconds
                 metrics.probeStarted(lagSeconds: lag)
-                await runGuarded(run, target) { report in
+                await runGuarded(run, target, runner: scheduled) { report in
                     limiter.release()
                     complete(target, report, lagSeconds: lag, recorded: !inFlight.stopping)
                     inFlight.finish(index)
@@ -92,7 +94,7 @@ public struct Scheduler: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 run.start { run in
-                    await runGuarded(run, target) { continuation.resume(returning: $0) }
+                    await runGuarded(run, target, runner: runner) { continuation.resume(returning: $0) }
                 }
             }
         } onCancel: {
@@ -102,7 +104,9 @@ public struct Scheduler: Sendable {
 
     /// Runs the target within its run's task under the backstop: `completion` gets the runner's
     /// report, or a `probe_timeout` report once `timeout` + 1 s has passed first.
-    private func runGuarded(_ run: GuardedRun, _ target: TargetConfig, completion: @escaping @Sendable (ProbeReport) -> Void) async {
+    private func runGuarded(
+        _ run: GuardedRun, _ target: TargetConfig, runner: ProbeRunner, completion: @escaping @Sendable (ProbeReport) -> Void
+    ) async {
         let startedAt = Date().timeIntervalSince1970
         let hardLimit = target.timeout + .seconds(1)
         run.arm(

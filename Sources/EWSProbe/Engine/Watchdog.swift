@@ -16,7 +16,7 @@ final class Watchdog: Sendable {
     private let state = Mutex(State())
 
     private init() {
-        let thread = Thread { [self] in
+        ServiceThread.start("ews-watchdog") { [self] in
             while true {
                 Thread.sleep(forTimeInterval: Self.resolution.seconds)
                 let now = ContinuousClock.now
@@ -34,8 +34,6 @@ final class Watchdog: Sendable {
                 expired.forEach { $0() }
             }
         }
-        thread.name = "ewsprobe-watchdog"
-        thread.start()
     }
 
     /// Calls `action` once `due` has passed, unless disarmed first.

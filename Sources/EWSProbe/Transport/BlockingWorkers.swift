@@ -11,15 +11,13 @@ public final class BlockingWorkers: Sendable {
 
     init(count: Int) {
         for index in 0..<count {
-            let thread = Thread { [self] in
+            ServiceThread.start("ews-blocking-\(index)") { [self] in
                 while true {
                     signal.wait()
                     let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
                     job?()
                 }
             }
-            thread.name = "ewsprobe-blocking-\(index)"
-            thread.start()
         }
     }
 

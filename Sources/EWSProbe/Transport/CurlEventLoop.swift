@@ -21,9 +21,7 @@ public final class CurlEventLoop: Sendable {
         _ = CurlEventLoop.globalInit
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = UnsafeSendable(multi)
-        let thread = Thread { [self] in self.run() }
-        thread.name = "ewsprobe-curl"
-        thread.start()
+        ServiceThread.start("ews-curl") { [self] in self.run() }
     }
 
     /// curl_global_init must run once before any other curl call, on one thread.

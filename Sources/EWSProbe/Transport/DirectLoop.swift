@@ -28,9 +28,7 @@ final class DirectLoop: Sendable {
             _ = fcntl(end, F_SETFD, FD_CLOEXEC)
         }
         (wakeRead, wakeWrite) = (ends[0], ends[1])
-        let thread = Thread { [self] in self.run() }
-        thread.name = "ewsprobe-direct"
-        thread.start()
+        ServiceThread.start("ews-direct") { [self] in self.run() }
     }
 
     func perform(_ request: HTTPRequest, url: EndpointURL, address: String) async throws(TransportError) -> HTTPResponse {
