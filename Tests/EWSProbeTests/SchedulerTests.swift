@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import EWSProbe
@@ -58,5 +59,37 @@ import Testing
         #expect(ContinuousClock.now - stop < .seconds(3.5))
         try await Task.sleep(for: .seconds(1))
         #expect(try #require(store.target(named: "stuck")).runs == runs, "nothing is recorded once stopping")
+    }
+
+    /// The dispatcher thread: each entry fires in turn, never before it is due, re-queued at its
+    /// interval; a stop ends it at once (also one asked for before it started) and nothing fires after.
+    @Test func dispatcherFiresOnScheduleAndStops() async throws {
+        var queue = DueQueue()
+        let start = ContinuousClock.now
+        queue.push(start + .milliseconds(30), 0)
+        queue.push(start + .milliseconds(10), 1)
+        let fired = Mutex<[(index: Int, late: Duration)]>([])
+        let dispatcher = Dispatcher()
+        let running = Task {
+            await dispatcher.run(queue, interval: { .milliseconds($0 == 0 ? 100 : 50) }) { due, index in
+                fired.withLock { $0.append((index, ContinuousClock.now - due)) }
+            }
+        }
+        try await Task.sleep(until: start + .milliseconds(480))
+        let stop = ContinuousClock.now
+        dispatcher.stop()
+        await running.value
+        #expect(ContinuousClock.now - stop < .seconds(1))
+        let seen = fired.withLock { $0 }
+        #expect(seen.allSatisfy { $0.late >= .zero }, "\(seen)")
+        // Due at 10, 60, ..., 460 ms and at 30, 130, ..., 430 ms.
+        #expect((8...10).contains(seen.filter { $0.index == 1 }.count), "\(seen)")
+        #expect((3...5).contains(seen.filter { $0.index == 0 }.count), "\(seen)")
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(fired.withLock { $0.count } == seen.count, "nothing fires after the stop")
+
+        let early = Dispatcher()
+        early.stop()
+        await early.run(queue, interval: { _ in .milliseconds(1) }) { _, _ in Issue.record("fired after a stop") }
     }
 }

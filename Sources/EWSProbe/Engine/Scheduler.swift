@@ -33,34 +33,34 @@ public struct Scheduler: Sendable {
         for (index, target) in config.targets.enumerated() {
             queue.push(start + Scheduler.offset(for: target.name, interval: target.interval), index)
         }
-        while let (due, index) = queue.popFirst() {
-            do {
-                try await Task.sleep(until: due, clock: .continuous)
-            } catch {
-                break
-            }
-            let target = config.targets[index]
-            queue.push(due + target.interval, index)
-            // Still running from an earlier schedule: this run is skipped, not queued behind it.
-            guard let run = inFlight.start(index) else {
-                metrics.runsSkipped(1)
-                continue
-            }
-            run.start { run in
-                await limiter.acquire()
-                guard !Task.isCancelled else {
-                    limiter.release()
-                    inFlight.finish(index)
+        let targets = config.targets
+        let dispatcher = Dispatcher()
+        await withTaskCancellationHandler {
+            await dispatcher.run(queue, interval: { targets[$0].interval }) { due, index in
+                let target = targets[index]
+                // Still running from an earlier schedule: this run is skipped, not queued behind it.
+                guard let run = inFlight.start(index) else {
+                    metrics.runsSkipped(1)
                     return
                 }
-                let lag = (ContinuousClock.now - due).seconds
-                metrics.probeStarted(lagSeconds: lag)
-                await runGuarded(run, target, runner: scheduled) { report in
-                    limiter.release()
-                    complete(target, report, lagSeconds: lag, recorded: !inFlight.stopping)
-                    inFlight.finish(index)
+                run.start { run in
+                    await limiter.acquire()
+                    guard !Task.isCancelled else {
+                        limiter.release()
+                        inFlight.finish(index)
+                        return
+                    }
+                    let lag = (ContinuousClock.now - due).seconds
+                    metrics.probeStarted(lagSeconds: lag)
+                    await runGuarded(run, target, runner: scheduled) { report in
+                        limiter.release()
+                        complete(target, report, lagSeconds: lag, recorded: !inFlight.stopping)
+                        inFlight.finish(index)
+                    }
                 }
             }
+        } onCancel: {
+            dispatcher.stop()
         }
         // Stopping: the runs in flight are cancelled and end (quickly) before the scheduler does.
         await inFlight.cancelAll()
