@@ -20,6 +20,7 @@ struct EWSProbeCommand: AsyncParsableCommand {
 
     /// ArgumentParser exits 64 on usage errors; the plugin convention wants 3.
     static func main() async {
+        ConcurrencyExecutor.useEventLoops()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
