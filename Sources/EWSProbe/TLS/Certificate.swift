@@ -6,12 +6,12 @@ public struct Certificate: Sendable, Equatable {
     public enum KeyType: String, Sendable { case rsa, ec, ed25519, ed448, dsa, other }
 
     /// The certificate as PEM, encoded when asked for (reports rarely need it).
-    public var pem: String { pemText ?? object.flatMap { ChainVerifier.pem($0.pointer) } ?? "" }
+    public var pem: String { pemText ?? ChainVerifier.pem(object.pointer) ?? "" }
     private var pemText: String?
     /// The full names (RFC 2253), printed when asked: only the JSON report shows them.
-    public var subject: String { object.map { Certificate.nameText(X509_get_subject_name($0.pointer)) } ?? "" }
+    public var subject: String { Certificate.nameText(X509_get_subject_name(object.pointer)) }
     public var subjectCN: String
-    public var issuer: String { object.map { Certificate.nameText(X509_get_issuer_name($0.pointer)) } ?? "" }
+    public var issuer: String { Certificate.nameText(X509_get_issuer_name(object.pointer)) }
     public var issuerCN: String
     public var serialHex: String
     public var sha256: String
@@ -30,7 +30,7 @@ public struct Certificate: Sendable, Equatable {
     public var isSelfSigned: Bool
     /// The parsed certificate, kept so verification does not decode it again (decoding a key
     /// is the most expensive step of OpenSSL 3's certificate parsing).
-    var object: X509Object?
+    let object: X509Object
 
     /// The certificate's key and signature, e.g. "EC 256", "RSA 2048".
     public var keyDescription: String { "\(keyType.rawValue.uppercased()) \(keyBits)" }

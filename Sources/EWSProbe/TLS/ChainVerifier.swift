@@ -60,28 +60,13 @@ public struct ChainVerifier: Sendable {
     }
 
     private func verify(_ chain: [Certificate], in store: OpaquePointer) -> Outcome {
-        guard let leafCertificate = chain.first, let leaf = leafCertificate.object?.pointer ?? Certificate.readX509(leafCertificate.pem)
-        else {
+        guard let leaf = chain.first?.object.pointer else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
         }
-        let ownsLeaf = leafCertificate.object == nil
-        defer { if ownsLeaf { X509_free(leaf) } }
+        // The stack borrows the certificates: `chain` keeps them alive until verification ends.
         let untrusted = OPENSSL_sk_new_null()
-        var intermediates: [OpaquePointer] = []
-        for certificate in chain.dropFirst() {
-            if let object = certificate.object {
-                X509_up_ref(object.pointer)
-                intermediates.append(object.pointer)
-                OPENSSL_sk_push(untrusted, UnsafeRawPointer(object.pointer))
-            } else if let x509 = Certificate.readX509(certificate.pem) {
-                intermediates.append(x509)
-                OPENSSL_sk_push(untrusted, UnsafeRawPointer(x509))
-            }
-        }
-        defer {
-            OPENSSL_sk_free(untrusted)
-            intermediates.forEach { X509_free($0) }
-        }
+        for certificate in chain.dropFirst() { OPENSSL_sk_push(untrusted, UnsafeRawPointer(certificate.object.pointer)) }
+        defer { OPENSSL_sk_free(untrusted) }
         guard let context = X509_STORE_CTX_new() else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "out of memory")], builtChain: [])
         }
@@ -100,7 +85,7 @@ public struct ChainVerifier: Sendable {
                 guard let raw = OPENSSL_sk_value(stack, index) else { continue }
                 // The built chain holds the very objects passed in; only the store's anchor is new.
                 let x509 = OpaquePointer(raw)
-                built.append(chain.first { $0.object?.pointer == x509 } ?? Certificate(x509: x509, pem: nil))
+                built.append(chain.first { $0.object.pointer == x509 } ?? Certificate(x509: x509, pem: nil))
             }
         }
         var unique: [Fault] = []
