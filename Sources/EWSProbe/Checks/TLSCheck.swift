@@ -260,7 +260,7 @@ public struct TLSCheck: Check {
         "certificate \"\(certificate.subjectCN.isEmpty ? certificate.subject : certificate.subjectCN)\""
     }
 
-    func render(_ nodes: [NodeReport], host: String, includeDetails: Bool = true) -> CheckResult {
+    func render(_ nodes: [NodeReport], host: String, includeDetails: Bool) -> CheckResult {
         var result = CheckResult(check: Self.name, status: .pass, summary: "")
         var allFaults: [(String, Fault)] = nodes.flatMap { node in node.faults.map { (node.address, $0) } }
         let leaves = Set(nodes.compactMap { $0.chain.first?.sha256 })
