@@ -32,6 +32,11 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
+            name: "CAres",
+            pkgConfig: "libcares",
+            providers: [.apt(["libc-ares-dev"])]
+        ),
+        .systemLibrary(
             name: "CCrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
@@ -40,6 +45,7 @@ let package = Package(
             dependencies: [
                 "CCurl",
                 "COpenSSL",
+                "CAres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),

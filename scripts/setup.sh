@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what ewsprobe builds against (libcurl, OpenSSL) and, with --test, the real servers
+# Installs what ewsprobe builds against (libcurl, OpenSSL, c-ares) and, with --test, the real servers
 # the tests start on loopback. Safe to run again: it installs only what is missing.
 set -euo pipefail
-packages=(libcurl4-openssl-dev libssl-dev libcrypt-dev pkg-config)
+packages=(libcurl4-openssl-dev libssl-dev libc-ares-dev libcrypt-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(nginx-light dnsmasq-base prometheus haproxy openssl python3 python3-pip curl apache2-utils chromium)
 fi

@@ -6,9 +6,19 @@ import Synchronization
 
 /// Checks Basic credentials against the web config's bcrypt hashes with libxcrypt. bcrypt is
 /// slow on purpose (tens of milliseconds at cost 10), so verified pairs are remembered by a
-/// digest of user and password — never the password itself — and the hashing runs on the
-/// blocking workers, not on the server's event loops.
+/// digest of user and password — never the password itself — and the hashing runs on threads
+/// of its own, not on the server's event loops nor beside the probes' work.
 final class BcryptVerifier: Sendable {
+    enum Verdict: Sendable, Equatable {
+        case accepted, rejected
+        /// Every hashing thread is busy and the queue is full: answer 503, do not queue.
+        case busy
+    }
+
+    /// Two threads and a short queue: a flood of wrong passwords costs two cores' worth of
+    /// bcrypt at most and is refused beyond that, while probing goes on untouched.
+    static let pool = BoundedWorkerPool(name: "ews-bcrypt", threads: 2, queueLimit: 32)
+
     private let users: [String: String]
     private let verified = Mutex<Set<Data>>([])
     static let cacheLimit = 1024
@@ -25,22 +35,22 @@ final class BcryptVerifier: Sendable {
             && Int(parts[2]).map { (4...31).contains($0) } == true && parts[3].count == 53
     }
 
-    func verify(user: String, password: String) async -> Bool {
+    func verify(user: String, password: String) async -> Verdict {
         guard let hash = users[user] else {
             // An unknown user costs one bcrypt too, so timing does not tell which users exist.
-            _ = await BlockingWorkers.shared.run { Self.matches(password: password, hash: Self.decoyHash) }
-            return false
+            let ran = await Self.pool.run { Self.matches(password: password, hash: Self.decoyHash) }
+            return ran == nil ? .busy : .rejected
         }
         let key = Self.digest(user + "\u{0}" + password)
-        if verified.withLock({ $0.contains(key) }) { return true }
-        let matches = await BlockingWorkers.shared.run { Self.matches(password: password, hash: hash) }
+        if verified.withLock({ $0.contains(key) }) { return .accepted }
+        guard let matches = await Self.pool.run({ Self.matches(password: password, hash: hash) }) else { return .busy }
         if matches {
             verified.withLock { cache in
                 if cache.count >= Self.cacheLimit { cache.removeAll() }
                 cache.insert(key)
             }
         }
-        return matches
+        return matches ? .accepted : .rejected
     }
 
     static func matches(password: String, hash: String) -> Bool {

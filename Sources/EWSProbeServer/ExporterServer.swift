@@ -55,11 +55,11 @@ public struct ExporterServer: Sendable {
         metrics.configLoaded(success: true)
         let scheduler = ReloadableScheduler(store: store, metrics: metrics, logger: logger)
         scheduler.apply(state.config)
-        let reload: @Sendable () -> Result<ProbeConfig, any Error> = { self.reload(scheduler) }
+        let reload: @Sendable () async -> Result<ProbeConfig, any Error> = { await self.reload(scheduler) }
         // SIGHUP reloads, like every Prometheus exporter.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
-        hangup.setEventHandler { _ = reload() }
+        hangup.setEventHandler { Task { _ = await reload() } }
         hangup.resume()
         defer { hangup.cancel() }
         // Tight HTTP limits: no endpoint needs more than a short request line and a few headers.
@@ -75,12 +75,29 @@ public struct ExporterServer: Sendable {
             services: [scheduler],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        try await app.runService()
+        // SIGTERM stops within about 2 s whatever is in flight: a second of graceful shutdown
+        // (the scheduler cancels its runs), then the group cancels what is left.
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(1)
+        try await ServiceGroup(configuration: group).run()
     }
+
+    /// Reloads run one at a time on a thread of their own: parsing a large (or hostile) file
+    /// must never hold an event loop, so scrapes go on while it runs.
+    static let reloadPool = BoundedWorkerPool(name: "ews-reload", threads: 1, queueLimit: 2)
 
     /// Loads the file again; a valid config swaps in atomically, an invalid one is refused and
     /// the running one stays.
-    func reload(_ scheduler: ReloadableScheduler) -> Result<ProbeConfig, any Error> {
+    func reload(_ scheduler: ReloadableScheduler) async -> Result<ProbeConfig, any Error> {
+        guard case .file = source else {
+            return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
+        }
+        let outcome = await Self.reloadPool.run { self.reloadNow(scheduler) }
+        return outcome ?? .failure(ReloadError(message: "reloads are already queued; try again when they are done"))
+    }
+
+    private func reloadNow(_ scheduler: ReloadableScheduler) -> Result<ProbeConfig, any Error> {
         guard case .file(let path) = source else {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
@@ -98,7 +115,7 @@ public struct ExporterServer: Sendable {
         }
     }
 
-    func router(reload: @escaping @Sendable () -> Result<ProbeConfig, any Error>) -> Router<BasicRequestContext> {
+    func router(reload: @escaping @Sendable () async -> Result<ProbeConfig, any Error>) -> Router<BasicRequestContext> {
         let router = Router()
         let store = self.store
         let metrics = self.metrics
@@ -143,7 +160,7 @@ public struct ExporterServer: Sendable {
             return Self.bytes(MetricsRenderer.render(report: report, target: target), type: Self.exposition)
         }
         router.post("/-/reload") { _, _ -> Response in
-            switch reload() {
+            switch await reload() {
             case .success(let config): return Self.text("reloaded: \(config.targets.count) target(s)\n")
             case .failure(let error): return Self.text("reload refused, the running configuration stays: \(error)\n", status: .badRequest)
             }

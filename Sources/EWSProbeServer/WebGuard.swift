@@ -32,9 +32,19 @@ struct WebGuard: RouterMiddleware {
             return ExporterServer.text("rate limit exceeded\n", status: .tooManyRequests)
         }
         if let verifier {
-            guard let (user, password) = Self.basicCredentials(request.headers[.authorization]),
-                await verifier.verify(user: user, password: password)
-            else {
+            let verdict: BcryptVerifier.Verdict
+            if let (user, password) = Self.basicCredentials(request.headers[.authorization]) {
+                verdict = await verifier.verify(user: user, password: password)
+            } else {
+                verdict = .rejected
+            }
+            switch verdict {
+            case .accepted: break
+            case .busy:
+                var response = ExporterServer.text("too many authentication attempts at once\n", status: .serviceUnavailable)
+                response.headers[.retryAfter] = "1"
+                return response
+            case .rejected:
                 var response = ExporterServer.text("authentication required\n", status: .unauthorized)
                 response.headers[.wwwAuthenticate] = "Basic realm=\"ewsprobe\""
                 return response

@@ -20,10 +20,16 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Module to run (default: every check).")
     var module: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run only these checks (comma-separated, e.g. tls,auth_methods), with the module's settings or their defaults.",
+            valueName: "names"))
+    var checks: String?
+
     @Option(help: "Output format.")
     var format: Format = .text
 
-    @Option(help: "Timeout for the whole probe of one URL, e.g. 10s.")
+    @Option(help: "Timeout for the whole probe of one URL, e.g. 10s or 10 (seconds).")
     var timeout: String?
 
     @Option(help: "Additional trusted CA certificate file (PEM).")
@@ -80,6 +86,8 @@ struct ProbeCommand: AsyncParsableCommand {
                     "unknown module \"\(module)\" (defined: \((loaded.modules.keys.sorted() + ["default"]).joined(separator: ", ")))")
             }
         }
+        let checkNames = checks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let checkNames { moduleConfig = selecting(checkNames, from: moduleConfig) }
         var pins: [ResolvePin] = []
         for text in resolve {
             switch ResolvePin.parse(text) {
@@ -89,8 +97,10 @@ struct ProbeCommand: AsyncParsableCommand {
         }
         var timeoutValue: Duration?
         if let timeout {
-            guard let parsed = DurationText.parse(timeout) else { failConfig("--timeout: invalid duration \"\(timeout)\"") }
-            timeoutValue = parsed
+            switch DurationText.parse(timeout, .timeout) {
+            case .success(let parsed): timeoutValue = parsed
+            case .failure(let problem): failConfig("--timeout: \(problem.message)")
+            }
         }
         if passwordFile != nil && passwordEnv != nil { failConfig("give either --password-file or --password-env, not both") }
         let password: SecretReference? = passwordFile.map { .file($0) } ?? passwordEnv.map { .environment($0) }
@@ -98,14 +108,19 @@ struct ProbeCommand: AsyncParsableCommand {
             failConfig("--username needs --password-file or --password-env, and the other way round")
         }
         if mailboxCheck != nil && username == nil { failConfig("--mailbox-check needs --username") }
-        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            failConfig("--ca-file: cannot read \(caFile)")
+        if let caFile {
+            if let problem = RegularFile.problem(caFile) { failConfig("--ca-file: \(problem)") }
+            guard FileManager.default.isReadableFile(atPath: caFile) else { failConfig("--ca-file: cannot read \(caFile)") }
         }
         return urls.map { text in
             var target: TargetConfig
             if let configured = loaded.targets.first(where: { $0.name == text }) {
                 target = configured
-                if module != nil { target.module = moduleConfig }
+                if module != nil {
+                    target.module = moduleConfig
+                } else if let checkNames {
+                    target.module = selecting(checkNames, from: target.module)
+                }
             } else {
                 guard let url = EndpointURL(text) else {
                     failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
@@ -125,6 +140,14 @@ struct ProbeCommand: AsyncParsableCommand {
             }
             return target
         }
+    }
+}
+
+func selecting(_ names: [String], from module: ModuleConfig) -> ModuleConfig {
+    do {
+        return try module.selecting(names)
+    } catch {
+        failConfig("--checks: \(error)")
     }
 }
 

@@ -91,11 +91,4 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(3))
     }
 
-    @Test func dnsWireParserRejectsGarbage() {
-        #expect(DNSMessage.parseResponse([]) == nil)
-        #expect(DNSMessage.parseResponse([UInt8](repeating: 0xFF, count: 40)) == nil)
-        // A response header claiming 5 answers with no data after it.
-        #expect(DNSMessage.parseResponse([0, 1, 0x81, 0x80, 0, 0, 0, 5, 0, 0, 0, 0]) == nil)
-        #expect(DNSMessage.encodeName(String(repeating: "a", count: 64) + ".test") == nil)
-    }
 }

@@ -19,7 +19,7 @@ public struct TCPCheck: Check {
         for (key, value) in try settings.entries(allowed: ["partial_failure", "connect_timeout"]) {
             switch key {
             case "partial_failure": partialFailure = try value.choice(PartialFailure.self)
-            case "connect_timeout": connectTimeout = try value.duration()
+            case "connect_timeout": connectTimeout = try value.duration(.timeout)
             default: break
             }
         }

@@ -51,11 +51,14 @@ public enum ConfigLoader {
         var moduleName: String?
         var moduleSection: YAMLSection?
         var target: TargetConfig
+        var interval: Duration?
+        var timeout: Duration?
     }
 
     struct LoadState {
         var global = GlobalConfig()
         var globalSeen = false
+        var globalTimeoutSection: YAMLSection?
         var modules: [String: ModuleConfig] = [:]
         var targets: [PendingTarget] = []
         var warnings: [ConfigWarning] = []
@@ -67,20 +70,12 @@ public enum ConfigLoader {
 
     static func parse(file path: String) throws -> Root {
         // Only regular files of sane size: an include of /dev/zero or a FIFO must not hang the load.
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw ConfigError(file: path, line: 0, key: "", message: "cannot read the file (\(String(cString: strerror(errno))))")
+        let data: [UInt8]
+        switch RegularFile.read(path, limit: maxFileBytes) {
+        case .success(let bytes): data = bytes
+        case .failure(let problem): throw ConfigError(file: path, line: 0, key: "", message: problem.description)
         }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw ConfigError(file: path, line: 0, key: "", message: "not a regular file")
-        }
-        guard info.st_size <= maxFileBytes else {
-            throw ConfigError(file: path, line: 0, key: "", message: "larger than \(maxFileBytes >> 20) MiB")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(file: path, line: 0, key: "", message: "cannot read the file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw ConfigError(file: path, line: 0, key: "", message: "the file is not UTF-8")
         }
         let directory = (path as NSString).deletingLastPathComponent
@@ -151,11 +146,18 @@ public enum ConfigLoader {
     static func loadGlobal(_ section: YAMLSection, into state: inout LoadState) throws {
         for (key, value) in try section.entries(allowed: globalKeys) {
             switch key {
-            case "interval": state.global.interval = try value.duration()
-            case "timeout": state.global.timeout = try value.duration()
+            case "interval": state.global.interval = try value.duration(.interval)
+            case "timeout":
+                state.global.timeout = try value.duration(.timeout)
+                state.globalTimeoutSection = value
             case "max_concurrency": state.global.maxConcurrency = try value.int(in: 1...10_000)
             default: break
             }
+        }
+        if let section = state.globalTimeoutSection, state.global.timeout > state.global.interval {
+            throw section.error(
+                "timeout \(DurationText.format(state.global.timeout)) is longer than interval \(DurationText.format(state.global.interval))"
+            )
         }
         state.globalSeen = true
     }
@@ -181,8 +183,8 @@ public enum ConfigLoader {
                     guard seen.insert(checkName).inserted else { throw item.error("check \"\(checkName)\" is listed twice") }
                     checkNames.append((checkName, item))
                 }
-            case "timeout": module.timeout = try value.duration()
-            case "interval": module.interval = try value.duration()
+            case "timeout": module.timeout = try value.duration(.timeout)
+            case "interval": module.interval = try value.duration(.interval)
             case "ca_file": module.caFile = try readableFile(value)
             case "resolve": module.resolve = try pins(value)
             default: settings[key] = value
@@ -243,8 +245,8 @@ public enum ConfigLoader {
             case "module":
                 moduleName = try value.nonEmptyString()
                 moduleSection = value
-            case "interval": interval = try value.duration()
-            case "timeout": timeout = try value.duration()
+            case "interval": interval = try value.duration(.interval)
+            case "timeout": timeout = try value.duration(.timeout)
             case "labels":
                 for (labelName, labelValue) in try value.entries() {
                     guard isValidLabelName(labelName) else {
@@ -312,9 +314,10 @@ public enum ConfigLoader {
         target.password = password
         target.mailboxCheck = mailbox
         // Interval/timeout inheritance is resolved in finish(), once modules and globals are known.
-        target.interval = interval ?? .zero
-        target.timeout = timeout ?? .zero
-        state.targets.append(PendingTarget(section: item, moduleName: moduleName, moduleSection: moduleSection, target: target))
+        state.targets.append(
+            PendingTarget(
+                section: item, moduleName: moduleName, moduleSection: moduleSection, target: target, interval: interval,
+                timeout: timeout))
     }
 
     static func finish(_ state: LoadState) throws -> ProbeConfig {
@@ -334,14 +337,20 @@ public enum ConfigLoader {
             } else if let module = state.modules["default"] {
                 target.module = module
             }
-            if target.interval == .zero { target.interval = target.module.interval ?? state.global.interval }
-            if target.timeout == .zero { target.timeout = target.module.timeout ?? state.global.timeout }
+            target.interval = pending.interval ?? target.module.interval ?? state.global.interval
+            // As Prometheus' scrape_timeout: an unset timeout never outlasts the interval; only
+            // an explicit one longer than the interval is an error.
+            if let explicit = pending.timeout ?? target.module.timeout {
+                guard explicit <= target.interval else {
+                    throw pending.section.error(
+                        "timeout \(DurationText.format(explicit)) is longer than interval \(DurationText.format(target.interval))")
+                }
+                target.timeout = explicit
+            } else {
+                target.timeout = min(state.global.timeout, target.interval)
+            }
             if target.caFile == nil { target.caFile = target.module.caFile }
             target.resolve += target.module.resolve
-            guard target.timeout <= target.interval else {
-                throw pending.section.error(
-                    "timeout \(DurationText.format(target.timeout)) is longer than interval \(DurationText.format(target.interval))")
-            }
             targets.append(target)
         }
         return ProbeConfig(global: state.global, modules: state.modules, targets: targets, warnings: state.warnings)
@@ -358,8 +367,10 @@ public enum ConfigLoader {
         }
     }
 
+    /// A file the probes read later (a CA bundle): a regular, readable file, or the load fails.
     static func readableFile(_ section: YAMLSection) throws -> String {
         let path = try section.nonEmptyString()
+        if let problem = RegularFile.problem(path) { throw section.error(problem.description) }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw section.error("cannot read \(path)")
         }

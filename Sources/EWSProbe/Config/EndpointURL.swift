@@ -12,12 +12,17 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
     public init?(_ text: String) {
         guard let components = URLComponents(string: text),
             let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
-            var host = components.host, !host.isEmpty,
+            // `host` would be the Unicode form of an A-label; DNS, SNI and pins need the A-label.
+            var host = components.encodedHost, !host.isEmpty,
             components.user == nil, components.password == nil
         else { return nil }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.hasSuffix(".") { host = String(host.dropLast()) }
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            guard IPAddress.isV6(host) else { return nil }
+        } else {
+            guard let ascii = HostName.asciiForm(host) else { return nil }
+            host = ascii
+        }
         self.scheme = scheme
         self.host = host.lowercased()
         if let port = components.port {

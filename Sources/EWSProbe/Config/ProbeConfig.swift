@@ -26,6 +26,29 @@ public struct ModuleConfig: Sendable {
     static func makeDefault<C: Check>(_ type: C.Type) -> any Check { C() }
 
     public var checkNames: [String] { checks.map { type(of: $0).name } }
+
+    public struct SelectionError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The module cut down to `names` (`--checks`), in the registry's order: a check the module
+    /// configures keeps its settings, any other runs with its defaults.
+    public func selecting(_ names: [String]) throws(SelectionError) -> ModuleConfig {
+        var wanted: Set<String> = []
+        for name in names {
+            guard CheckRegistry.type(named: name) != nil else {
+                let known = CheckRegistry.all.map { $0.name }.joined(separator: ", ")
+                throw SelectionError(description: "unknown check \"\(name)\" (known checks: \(known))")
+            }
+            wanted.insert(name)
+        }
+        guard !wanted.isEmpty else { throw SelectionError(description: "name at least one check") }
+        var selected = self
+        selected.checks = CheckRegistry.all.filter { wanted.contains($0.name) }.map { type in
+            checks.first { Swift.type(of: $0).name == type.name } ?? Self.makeDefault(type)
+        }
+        return selected
+    }
 }
 
 /// One EWS endpoint to watch.

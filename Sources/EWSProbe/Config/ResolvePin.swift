@@ -34,7 +34,10 @@ public struct ResolvePin: Sendable, Equatable, CustomStringConvertible {
         guard !addresses.isEmpty else {
             return .failure(ResolvePinError(text: text, problem: "no address given"))
         }
-        return .success(ResolvePin(host: String(parts[0]).lowercased(), port: port, addresses: addresses))
+        guard let host = HostName.asciiForm(String(parts[0])) else {
+            return .failure(ResolvePinError(text: text, problem: "\"\(parts[0])\" is not a host name"))
+        }
+        return .success(ResolvePin(host: host, port: port, addresses: addresses))
     }
 
     public func matches(host: String, port: Int) -> Bool {

@@ -17,10 +17,11 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
     public func load() throws -> Secret {
         switch self {
         case .file(let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw SecretError(message: "cannot read password_file \(path)")
+            // A FIFO or a device in its place must fail the check, not block the run.
+            guard case .success(let bytes) = RegularFile.read(path, limit: 64 << 10) else {
+                throw SecretError(message: "cannot read password_file \(path) (a regular file of at most 64 KiB)")
             }
-            guard var text = String(data: data, encoding: .utf8) else {
+            guard var text = String(validating: bytes, as: UTF8.self) else {
                 throw SecretError(message: "password_file \(path) is not UTF-8")
             }
             while let last = text.unicodeScalars.last, last == "\n" || last == "\r" { text.unicodeScalars.removeLast() }

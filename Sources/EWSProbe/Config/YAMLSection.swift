@@ -86,12 +86,13 @@ public struct YAMLSection: @unchecked Sendable {  // Node is an immutable value 
         return value
     }
 
-    public func duration() throws -> Duration {
+    /// A duration (`10s`, `1m30s`, a bare number of seconds) within the bounds of `rule`.
+    public func duration(_ rule: DurationText.Rule = .any) throws -> Duration {
         let text = try string()
-        guard let value = DurationText.parse(text) else {
-            throw error("invalid duration \"\(text)\" (use e.g. 500ms, 10s, 1m30s, 2h)")
+        switch DurationText.parse(text, rule) {
+        case .success(let value): return value
+        case .failure(let problem): throw error(problem.message)
         }
-        return value
     }
 
     public func stringList() throws -> [String] {
@@ -107,51 +108,6 @@ public struct YAMLSection: @unchecked Sendable {  // Node is an immutable value 
             throw error("invalid value \"\(text)\" (one of: \(options))")
         }
         return value
-    }
-}
-
-/// Prometheus-style durations: 500ms, 10s, 1m30s, 2h, 1d.
-public enum DurationText {
-    public static func parse(_ text: String) -> Duration? {
-        var total: Double = 0
-        var digits = ""
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        guard !rest.isEmpty else { return nil }
-        while let c = rest.first {
-            if c.isNumber || c == "." {
-                digits.append(c)
-                rest = rest.dropFirst()
-                continue
-            }
-            guard let number = Double(digits) else { return nil }
-            let unit: Double
-            if rest.hasPrefix("ms") {
-                unit = 0.001
-                rest = rest.dropFirst(2)
-            } else {
-                switch c {
-                case "s": unit = 1
-                case "m": unit = 60
-                case "h": unit = 3600
-                case "d": unit = 86400
-                default: return nil
-                }
-                rest = rest.dropFirst()
-            }
-            total += number * unit
-            digits = ""
-        }
-        guard digits.isEmpty, total > 0, total < 366 * 86400 else { return nil }
-        return .milliseconds(Int64((total * 1000).rounded()))
-    }
-
-    public static func format(_ d: Duration) -> String {
-        let ms = d.milliseconds
-        if ms % 1000 != 0 { return "\(ms)ms" }
-        let s = ms / 1000
-        if s % 3600 == 0 { return "\(s / 3600)h" }
-        if s % 60 == 0 { return "\(s / 60)m" }
-        return "\(s)s"
     }
 }
 

@@ -126,7 +126,7 @@ public struct Scheduler: Sendable {
 }
 
 /// The scheduler's runs in progress, one slot per target. A target whose run is still going
-/// skips its next; when the scheduler stops, every run is cancelled and awaited.
+/// skips its next; when the scheduler stops, every run is cancelled and awaited briefly.
 final class RunsInFlight: Sendable {
     private struct State {
         var runs: [GuardedRun?]
@@ -163,8 +163,10 @@ final class RunsInFlight: Sendable {
         drained?.resume()
     }
 
-    /// Cancels every run in flight and returns when all have finished.
-    func cancelAll() async {
+    /// Cancels every run in flight and returns when all have finished, or after `grace`: a
+    /// stop cancels, it does not wait for work that ignores cancellation (nothing it would
+    /// still record is kept: `stopping` is set).
+    func cancelAll(grace: Duration = .milliseconds(500)) async {
         await withCheckedContinuation { continuation in
             let runs = state.withLock { state -> [GuardedRun]? in
                 state.stopping = true
@@ -174,7 +176,18 @@ final class RunsInFlight: Sendable {
             }
             guard let runs else { return continuation.resume() }
             runs.forEach { $0.cancel() }
+            Task {
+                try? await Task.sleep(for: grace)
+                self.abandonWaiting()
+            }
         }
+    }
+
+    private func abandonWaiting() {
+        state.withLock { state in
+            defer { state.drained = nil }
+            return state.drained
+        }?.resume()
     }
 }
 

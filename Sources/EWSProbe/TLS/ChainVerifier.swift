@@ -130,7 +130,7 @@ public struct ChainVerifier: Sendable {
             }
             guard let store = X509_STORE_new() else { return nil }
             X509_STORE_set_default_paths(store)
-            if let caFile, X509_STORE_load_file(store, caFile) != 1 {
+            if let caFile, !addCertificates(from: caFile, to: store) {
                 X509_STORE_free(store)
                 return nil
             }
@@ -140,6 +140,22 @@ public struct ChainVerifier: Sendable {
             X509_STORE_up_ref(store)
             return (store, generation)
         }
+    }
+
+    /// Adds every PEM certificate of `path`, read without blocking (OpenSSL's own loader would
+    /// wait forever on a FIFO, on whichever thread runs the check); false when there is none.
+    static func addCertificates(from path: String, to store: OpaquePointer) -> Bool {
+        guard case .success(let bytes) = RegularFile.read(path), !bytes.isEmpty,
+            let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) })
+        else { return false }
+        defer { BIO_free(bio) }
+        var added = 0
+        while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
+            if X509_STORE_add_cert(store, certificate) == 1 { added += 1 }
+            X509_free(certificate)
+        }
+        ERR_clear_error()  // the loop ends on "no start line"
+        return added > 0
     }
 
     static func pem(_ x509: OpaquePointer) -> String? {

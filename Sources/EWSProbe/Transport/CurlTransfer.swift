@@ -104,7 +104,13 @@ final class CurlTransfer: @unchecked Sendable {
             results.append(ewscurl_setopt_ptr(h, CURLOPT_CAINFO, nil))
             results.append(ewscurl_setopt_ptr(h, CURLOPT_CAPATH, nil))
         } else if let caFile = request.caFile {
-            set(CURLOPT_CAINFO, caFile)
+            // curl opens the file on its loop thread: a FIFO swapped in after the load would
+            // stop every transfer of the process.
+            if RegularFile.isRegular(caFile) {
+                set(CURLOPT_CAINFO, caFile)
+            } else {
+                results.append(CURLE_SSL_CACERT_BADFILE)
+            }
         }
         if request.captureCertificates {
             // Protocol, cipher and the chain as sent are read during the handshake: hook the

@@ -1,3 +1,6 @@
+// CAres: once ares.h is in the module, Swift attributes glibc's socket type constants
+// (SOCK_STREAM, SOCK_NONBLOCK) to it and Glibc alone no longer shows them.
+import CAres
 import COpenSSL
 import Foundation
 import Synchronization

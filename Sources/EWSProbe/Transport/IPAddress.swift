@@ -23,4 +23,14 @@ public enum IPAddress {
 
     /// `address:port` with brackets for IPv6, as metrics and reports show an endpoint.
     public static func endpoint(_ address: String, _ port: Int) -> String { "\(bracketed(address)):\(port)" }
+
+    /// The numeric text of a socket address (getnameinfo with NI_NUMERICHOST).
+    static func numericHost(_ address: UnsafeMutablePointer<sockaddr>?, _ length: socklen_t) -> String? {
+        guard let address else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(address, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else {
+            return nil
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
