@@ -127,8 +127,9 @@ final class SilentDNS: @unchecked Sendable {
 
     func received() -> Int { (try? String(contentsOf: countFile, encoding: .utf8)).flatMap { Int($0) } ?? 0 }
 
+    /// SIGKILL: python blocked in recv here does not end on SIGTERM.
     func stop() {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 }
