@@ -162,8 +162,8 @@ public struct LBAffinityCheck: Check {
                 Measurement(
                     "ewsprobe_lb_backend_info", 1, help: "Backends seen in the census; the value is always 1.",
                     labels: label + [
-                        ("backend", identity), ("netbios_name", sample.netbiosName ?? ""), ("dns_name", sample.dnsName ?? ""),
-                        ("os_version", sample.osVersion ?? ""),
+                        ("backend", identity), ("netbios_name", LabelValue.bounded(sample.netbiosName ?? "")),
+                        ("dns_name", LabelValue.bounded(sample.dnsName ?? "")), ("os_version", LabelValue.bounded(sample.osVersion ?? "")),
                     ], kind: .info))
             result.measurements.append(
                 Measurement(

@@ -286,9 +286,9 @@ public struct TLSCheck: Check {
                     Measurement(
                         "ewsprobe_tls_cert_info", 1, help: "Identity of the leaf certificate; the value is always 1.",
                         labels: label + [
-                            ("subject_cn", leaf.subjectCN), ("issuer_cn", leaf.issuerCN), ("serial", leaf.serialHex),
-                            ("sha256", leaf.sha256),
-                            ("sans", leaf.dnsNames.joined(separator: ",")),
+                            ("subject_cn", LabelValue.bounded(leaf.subjectCN)), ("issuer_cn", LabelValue.bounded(leaf.issuerCN)),
+                            ("serial", LabelValue.bounded(leaf.serialHex)), ("sha256", leaf.sha256),
+                            ("sans", LabelValue.bounded(leaf.dnsNames.joined(separator: ","))),
                         ], kind: .info),
                     Measurement(
                         "ewsprobe_tls_chain_length", Double(node.chain.count), help: "Certificates the server sent.", labels: label),
@@ -312,11 +312,11 @@ public struct TLSCheck: Check {
                 result.measurements += [
                     Measurement(
                         "ewsprobe_tls_version_info", 1, help: "Negotiated TLS version; the value is always 1.",
-                        labels: label + [("version", node.version)],
+                        labels: label + [("version", LabelValue.bounded(node.version))],
                         kind: .info),
                     Measurement(
                         "ewsprobe_tls_cipher_info", 1, help: "Negotiated cipher; the value is always 1.",
-                        labels: label + [("cipher", node.cipher)], kind: .info),
+                        labels: label + [("cipher", LabelValue.bounded(node.cipher))], kind: .info),
                     Measurement("ewsprobe_tls_handshake_seconds", node.handshakeSeconds, help: "TLS handshake duration.", labels: label),
                 ]
             }
