@@ -283,8 +283,8 @@ public struct LBAffinityCheck: Check {
             guard let bytes = Data(base64Encoded: token) else { throw LegError.failed("the NTLM challenge is not base64") }
             do {
                 let challenge = try NTLMChallenge.decode(Array(bytes))
-                observation.netbiosName = challenge.targetInfo.string(.nbComputerName)
-                observation.dnsName = challenge.targetInfo.string(.dnsComputerName)
+                observation.netbiosName = Self.name(challenge.targetInfo.string(.nbComputerName))
+                observation.dnsName = Self.name(challenge.targetInfo.string(.dnsComputerName))
                 observation.osVersion = challenge.version?.description
                 if let filetime = challenge.targetInfo.timestamp {
                     let serverTime = Double(filetime) / 10_000_000 - 11_644_473_600
@@ -298,9 +298,19 @@ public struct LBAffinityCheck: Check {
         } else {
             throw LegError.failed("NTLM is offered but a NEGOTIATE got status \(response.status) without a challenge")
         }
-        let header = observation.exchangeHeaders.first { $0.0 != "X-DiagInfo" }?.1 ?? observation.exchangeHeaders.first?.1
-        observation.identity = observation.dnsName ?? observation.netbiosName ?? header
+        let headers = observation.exchangeHeaders.compactMap { name, value in Self.name(value).map { (name, $0) } }
+        let header = headers.first { $0.0 != "X-DiagInfo" }?.1 ?? headers.first?.1
+        // Bounded here, so the backends counted are the backends labelled.
+        observation.identity = (observation.dnsName ?? observation.netbiosName ?? header).map(LabelValue.bounded)
         return observation
+    }
+
+    /// A name that identifies a server: not empty, not only blanks (an OS version alone is no name).
+    static func name(_ text: String?) -> String? {
+        guard let trimmed = text?.trimmingCharacters(in: .whitespacesAndNewlines.union(.controlCharacters)), !trimmed.isEmpty else {
+            return nil
+        }
+        return trimmed
     }
 
     func fullHandshake(_ address: String, _ ctx: ProbeContext, client: NTLMv2Client) async -> (ok: Bool, detail: String) {
