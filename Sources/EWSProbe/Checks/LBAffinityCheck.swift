@@ -40,6 +40,8 @@ public struct LBAffinityCheck: Check {
         public var localPort = 0
         public var newConnection = true
         public var cookies: [String] = []
+        /// Why this answer leaves its connection unusable for a next leg, when it says so.
+        public var closesConnection: String?
     }
 
     enum LegError: Error {
@@ -146,7 +148,9 @@ public struct LBAffinityCheck: Check {
         let identified = census.filter { $0.identity != nil }.count
         let ratio = identified == 0 ? 0 : Double(ranked.first?.value ?? 0) / Double(identified)
         let reusedLegs = legsSeen.dropFirst().filter { !$0.newConnection }
-        let legIdentities = Set(([legsSeen.first].compactMap { $0 } + reusedLegs).compactMap(\.identity))
+        // Stability is judged within each connection only: a leg on a new connection starts a group.
+        let legIdentities = Self.connectionGroups(legsSeen).map { Set($0.compactMap(\.identity)) }.max { $0.count < $1.count } ?? []
+        let lostConnection = Self.lostConnection(legsSeen)
 
         result.measurements += [
             Measurement(
@@ -215,6 +219,12 @@ public struct LBAffinityCheck: Check {
             result.summary =
                 "the server changed within one kept-alive connection (\(legIdentities.sorted().joined(separator: ", "))): requests are balanced per request, which breaks NTLM"
             if counts.count >= 2 { result.summary += "; fresh connections also reached \(counts.count) backends" }
+        } else if let lostConnection {
+            // NTLM's AUTHENTICATE must travel on the CHALLENGE's connection: without it nothing works.
+            result.status = .fail
+            result.reason = "ntlm_handshake_failed"
+            result.summary = "keep-alive legs: \(lostConnection); NTLM needs the CHALLENGE's connection for the AUTHENTICATE"
+            if counts.count >= 2 { result.summary += "; fresh connections also reached \(counts.count) backends" }
         } else if counts.count >= 2 {
             result.status = .fail
             result.reason = "backend_switch"
@@ -236,6 +246,37 @@ public struct LBAffinityCheck: Check {
                 + (handshake.map { $0.ok ? "; NTLM login works" : "" } ?? "")
         }
         return result
+    }
+
+    /// The legs split where one opened a new connection: each group shared one connection.
+    static func connectionGroups(_ legs: [Observation]) -> [[Observation]] {
+        var groups: [[Observation]] = []
+        for leg in legs {
+            if leg.newConnection || groups.isEmpty { groups.append([]) }
+            groups[groups.count - 1].append(leg)
+        }
+        return groups
+    }
+
+    /// Which leg could not reuse the connection and why (what the answer before it said).
+    static func lostConnection(_ legs: [Observation]) -> String? {
+        guard let index = legs.indices.dropFirst().first(where: { legs[$0].newConnection }) else { return nil }
+        let cause = legs[index - 1].closesConnection ?? "the server closed the connection after the CHALLENGE"
+        return "leg \(index + 1) of \(legs.count) needed a new connection (\(cause))"
+    }
+
+    /// Whether an answer ends its connection: `Connection: close`, a body cut at the cap, or a
+    /// body that only ends when the server closes.
+    static func closeCause(_ response: HTTPResponse) -> String? {
+        if response.headerValues("Connection").contains(where: { $0.lowercased().contains("close") }) {
+            return "the CHALLENGE came with Connection: close"
+        }
+        if response.bodyTruncated { return "the CHALLENGE's body did not end within \(response.body.count / 1024) KiB" }
+        let chunked = response.headerValues("Transfer-Encoding").contains { $0.lowercased().contains("chunked") }
+        if response.header("Content-Length") == nil, !chunked {
+            return "the CHALLENGE's body had no length and ran until the server closed the connection"
+        }
+        return nil
     }
 
     func failure(_ result: inout CheckResult, leg: String, _ error: any Error) -> CheckResult {
@@ -275,6 +316,7 @@ public struct LBAffinityCheck: Check {
         observation.peer = response.connection.peerAddress
         observation.localPort = response.connection.localPort
         observation.newConnection = response.connection.newConnections > 0
+        observation.closesConnection = Self.closeCause(response)
         observation.cookies = response.headerValues("Set-Cookie").compactMap { $0.split(separator: ";").first.map(String.init) }
         observation.exchangeHeaders = Self.exchangeHeaderNames.compactMap { name in response.header(name).map { (name, $0) } }
         let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
