@@ -115,23 +115,29 @@ public struct TLSCheck: Check {
             request.freshConnection = true
             request.standalone = true
         }
-        let response: HTTPResponse
+        // The handshake's facts, judged on their own: what the HTTP exchange does after the
+        // handshake (a close, a stall) is for the HTTP checks to report.
+        let secured: SecuredConnection
         do {
-            response =
+            secured =
                 shareConnection
-                ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, scope: nil)
+                ? try await ctx.anonymousSOAPConnection(pinnedTo: address)
+                : SecuredConnection(try await ctx.transport.exchange(request, scope: nil))
         } catch {
-            let text = error.kind == .timeout ? "timed out" : error.message
-            node.faults.append(
-                Fault(
-                    reason: "handshake_failed", status: .fail, message: "TLS handshake with \(address) failed: \(text)",
-                    advice: "check that the server speaks TLS on this port and offers a protocol and cipher clients accept"))
-            return node
+            guard let reached = SecuredConnection(reachedBefore: error, tls: true) else {
+                let text = error.kind == .timeout ? "timed out" : error.message
+                node.faults.append(
+                    Fault(
+                        reason: "handshake_failed", status: .fail, message: "TLS handshake with \(address) failed: \(text)",
+                        advice: "check that the server speaks TLS on this port and offers a protocol and cipher clients accept"))
+                return node
+            }
+            secured = reached
         }
-        node.version = response.tls.version
-        node.cipher = response.tls.cipher
-        node.handshakeSeconds = max(0, response.timings.tlsHandshake - response.timings.connect)
-        node.chain = response.tls.chain
+        node.version = secured.tls.version
+        node.cipher = secured.tls.cipher
+        node.handshakeSeconds = max(0, secured.timings.tlsHandshake - secured.timings.connect)
+        node.chain = secured.tls.chain
         guard !node.chain.isEmpty else {
             node.faults.append(
                 Fault(

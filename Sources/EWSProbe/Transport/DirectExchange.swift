@@ -22,7 +22,10 @@ final class DirectExchange: @unchecked Sendable {
     let address: String
     let deadline: ContinuousClock.Instant
     let cancelled = Atomic<Bool>(false)
-    var continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>?
+    /// Called once on the loop thread with the outcome; set before the exchange is submitted.
+    var onComplete: (@Sendable (Result<HTTPResponse, TransportError>) -> Void)?
+    /// Called on the loop thread once connected and, for https, the handshake done.
+    var onSecured: (@Sendable (SecuredConnection) -> Void)?
 
     private(set) var fd: Int32 = -1
     /// What poll should wait for: POLLIN or POLLOUT.
@@ -140,6 +143,7 @@ final class DirectExchange: @unchecked Sendable {
             stage = .handshaking
             handshake()
         } else {
+            onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
         }
     }
@@ -165,6 +169,7 @@ final class DirectExchange: @unchecked Sendable {
                     OpaquePointer(OPENSSL_sk_value(chain, index)).map { Certificate(X509Object(retaining: $0)) }
                 }
             }
+            onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
             return
         }
@@ -319,8 +324,9 @@ final class DirectExchange: @unchecked Sendable {
             fd = -1
         }
         ERR_clear_error()
-        continuation?.resume(returning: result)
-        continuation = nil
+        onComplete?(result)
+        onComplete = nil
+        onSecured = nil
     }
 
     /// The reason as curl words it: OpenSSL's error string, else what the socket said.
