@@ -14,11 +14,13 @@ import Testing
         let port: Int
         let directory: URL
 
-        init(_ mode: String) throws {
+        /// `arguments` follow the mode: the certificate chain and key of the `tls-` modes.
+        init(_ mode: String, arguments: [String] = []) throws {
             port = LabNetwork.freePort()
             directory = try LabNetwork.temporaryDirectory("hostile-\(mode)")
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/hostile_server.py")
-            process = try LabProcess("/usr/bin/env", ["python3", script.path, String(port), mode], directory: directory, port: port)
+            process = try LabProcess(
+                "/usr/bin/env", ["python3", script.path, String(port), mode] + arguments, directory: directory, port: port)
         }
 
         func target(_ checks: [any Check], https: Bool = false, credentials: Bool = false) throws -> TargetConfig {

@@ -60,11 +60,7 @@ public struct AuthMethodsCheck: Check {
         result.durationSeconds = timer.elapsed
         result.trace.append("POST \(ctx.target.url.path) via \(IPAddress.endpoint(address, ctx.target.url.port)) -> \(response.status)")
         for line in response.headerValues("WWW-Authenticate") { result.trace.append("WWW-Authenticate: \(line)") }
-        result.measurements += offered.map {
-            Measurement(
-                "ewsprobe_auth_scheme_offered", 1, help: "Authentication schemes EWS offers (value 1 per scheme).", labels: [("scheme", $0)]
-            )
-        }
+        result.measurements += schemeMeasurements(offered)
         result.measurements.append(
             Measurement("ewsprobe_http_status_code", Double(response.status), help: "HTTP status of the unauthenticated SOAP POST."))
         for (phase, seconds) in response.timings.phases {
@@ -74,6 +70,42 @@ public struct AuthMethodsCheck: Check {
         }
         result.details.insert(("address", .string(address)), at: 0)
         return result
+    }
+
+    /// Schemes that become a `scheme` label by name: the IANA registry's and the Microsoft ones.
+    /// A server may offer any number of made-up names; those fold into `other`.
+    static let knownSchemes: Set<String> = [
+        "basic", "bearer", "concealed", "digest", "dpop", "gnap", "hoba", "kerberos", "mutual", "negotiate", "ntlm", "oauth",
+        "privatetoken", "scram-sha-1", "scram-sha-256", "vapid",
+    ]
+
+    /// Known schemes and the ones this module names (the configuration bounds those).
+    var namedSchemes: Set<String> { Self.knownSchemes.union(required + expected + forbidden) }
+
+    /// One series per named scheme, one `other` for the rest with their count beside it.
+    func schemeMeasurements(_ offered: [String]) -> [Measurement] {
+        let help = "Authentication schemes EWS offers (value 1 per scheme; unknown schemes as other)."
+        let named = namedSchemes
+        var measurements = offered.filter(named.contains).map {
+            Measurement("ewsprobe_auth_scheme_offered", 1, help: help, labels: [("scheme", $0)])
+        }
+        let others = offered.count - measurements.count
+        if others > 0 {
+            measurements.append(Measurement("ewsprobe_auth_scheme_offered", 1, help: help, labels: [("scheme", "other")]))
+            measurements.append(
+                Measurement(
+                    "ewsprobe_auth_other_schemes_offered", Double(others),
+                    help: "Distinct offered schemes outside the known list (scheme=\"other\")."))
+        }
+        return measurements
+    }
+
+    /// The offered schemes for a summary: named ones by name, the rest counted.
+    func summaryList(_ offered: [String]) -> String {
+        let known = offered.filter(namedSchemes.contains)
+        let others = offered.count - known.count
+        let parts = known + (others > 0 ? ["\(others) other scheme\(others == 1 ? "" : "s")"] : [])
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 
     /// The verdict from the answer alone (pure, unit-tested).
@@ -92,7 +124,7 @@ public struct AuthMethodsCheck: Check {
                     })
             ),
         ]
-        let list = offered.isEmpty ? "none" : offered.joined(separator: ", ")
+        let list = summaryList(offered)
         switch status {
         case 200..<300:
             result.status = .fail

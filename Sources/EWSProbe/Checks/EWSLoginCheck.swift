@@ -117,7 +117,7 @@ public struct EWSLoginCheck: Check {
             result.measurements.append(
                 Measurement(
                     "ewsprobe_ews_server_version_info", 1, help: "Exchange version from the SOAP header; the value is always 1.",
-                    labels: [("version", version)]))
+                    labels: [("version", LabelValue.bounded(version))]))
         }
         guard answer.isSOAP else {
             result.status = .fail

@@ -40,6 +40,8 @@ public struct LBAffinityCheck: Check {
         public var localPort = 0
         public var newConnection = true
         public var cookies: [String] = []
+        /// Why this answer leaves its connection unusable for a next leg, when it says so.
+        public var closesConnection: String?
     }
 
     enum LegError: Error {
@@ -146,7 +148,9 @@ public struct LBAffinityCheck: Check {
         let identified = census.filter { $0.identity != nil }.count
         let ratio = identified == 0 ? 0 : Double(ranked.first?.value ?? 0) / Double(identified)
         let reusedLegs = legsSeen.dropFirst().filter { !$0.newConnection }
-        let legIdentities = Set(([legsSeen.first].compactMap { $0 } + reusedLegs).compactMap(\.identity))
+        // Stability is judged within each connection only: a leg on a new connection starts a group.
+        let legIdentities = Self.connectionGroups(legsSeen).map { Set($0.compactMap(\.identity)) }.max { $0.count < $1.count } ?? []
+        let lostConnection = Self.lostConnection(legsSeen)
 
         result.measurements += [
             Measurement(
@@ -162,8 +166,8 @@ public struct LBAffinityCheck: Check {
                 Measurement(
                     "ewsprobe_lb_backend_info", 1, help: "Backends seen in the census; the value is always 1.",
                     labels: label + [
-                        ("backend", identity), ("netbios_name", sample.netbiosName ?? ""), ("dns_name", sample.dnsName ?? ""),
-                        ("os_version", sample.osVersion ?? ""),
+                        ("backend", identity), ("netbios_name", LabelValue.bounded(sample.netbiosName ?? "")),
+                        ("dns_name", LabelValue.bounded(sample.dnsName ?? "")), ("os_version", LabelValue.bounded(sample.osVersion ?? "")),
                     ], kind: .info))
             result.measurements.append(
                 Measurement(
@@ -215,6 +219,12 @@ public struct LBAffinityCheck: Check {
             result.summary =
                 "the server changed within one kept-alive connection (\(legIdentities.sorted().joined(separator: ", "))): requests are balanced per request, which breaks NTLM"
             if counts.count >= 2 { result.summary += "; fresh connections also reached \(counts.count) backends" }
+        } else if let lostConnection {
+            // NTLM's AUTHENTICATE must travel on the CHALLENGE's connection: without it nothing works.
+            result.status = .fail
+            result.reason = "ntlm_handshake_failed"
+            result.summary = "keep-alive legs: \(lostConnection); NTLM needs the CHALLENGE's connection for the AUTHENTICATE"
+            if counts.count >= 2 { result.summary += "; fresh connections also reached \(counts.count) backends" }
         } else if counts.count >= 2 {
             result.status = .fail
             result.reason = "backend_switch"
@@ -236,6 +246,37 @@ public struct LBAffinityCheck: Check {
                 + (handshake.map { $0.ok ? "; NTLM login works" : "" } ?? "")
         }
         return result
+    }
+
+    /// The legs split where one opened a new connection: each group shared one connection.
+    static func connectionGroups(_ legs: [Observation]) -> [[Observation]] {
+        var groups: [[Observation]] = []
+        for leg in legs {
+            if leg.newConnection || groups.isEmpty { groups.append([]) }
+            groups[groups.count - 1].append(leg)
+        }
+        return groups
+    }
+
+    /// Which leg could not reuse the connection and why (what the answer before it said).
+    static func lostConnection(_ legs: [Observation]) -> String? {
+        guard let index = legs.indices.dropFirst().first(where: { legs[$0].newConnection }) else { return nil }
+        let cause = legs[index - 1].closesConnection ?? "the server closed the connection after the CHALLENGE"
+        return "leg \(index + 1) of \(legs.count) needed a new connection (\(cause))"
+    }
+
+    /// Whether an answer ends its connection: `Connection: close`, a body cut at the cap, or a
+    /// body that only ends when the server closes.
+    static func closeCause(_ response: HTTPResponse) -> String? {
+        if response.headerValues("Connection").contains(where: { $0.lowercased().contains("close") }) {
+            return "the CHALLENGE came with Connection: close"
+        }
+        if response.bodyTruncated { return "the CHALLENGE's body did not end within \(response.body.count / 1024) KiB" }
+        let chunked = response.headerValues("Transfer-Encoding").contains { $0.lowercased().contains("chunked") }
+        if response.header("Content-Length") == nil, !chunked {
+            return "the CHALLENGE's body had no length and ran until the server closed the connection"
+        }
+        return nil
     }
 
     func failure(_ result: inout CheckResult, leg: String, _ error: any Error) -> CheckResult {
@@ -275,6 +316,7 @@ public struct LBAffinityCheck: Check {
         observation.peer = response.connection.peerAddress
         observation.localPort = response.connection.localPort
         observation.newConnection = response.connection.newConnections > 0
+        observation.closesConnection = Self.closeCause(response)
         observation.cookies = response.headerValues("Set-Cookie").compactMap { $0.split(separator: ";").first.map(String.init) }
         observation.exchangeHeaders = Self.exchangeHeaderNames.compactMap { name in response.header(name).map { (name, $0) } }
         let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
@@ -283,8 +325,8 @@ public struct LBAffinityCheck: Check {
             guard let bytes = Data(base64Encoded: token) else { throw LegError.failed("the NTLM challenge is not base64") }
             do {
                 let challenge = try NTLMChallenge.decode(Array(bytes))
-                observation.netbiosName = challenge.targetInfo.string(.nbComputerName)
-                observation.dnsName = challenge.targetInfo.string(.dnsComputerName)
+                observation.netbiosName = Self.name(challenge.targetInfo.string(.nbComputerName))
+                observation.dnsName = Self.name(challenge.targetInfo.string(.dnsComputerName))
                 observation.osVersion = challenge.version?.description
                 if let filetime = challenge.targetInfo.timestamp {
                     let serverTime = Double(filetime) / 10_000_000 - 11_644_473_600
@@ -298,9 +340,19 @@ public struct LBAffinityCheck: Check {
         } else {
             throw LegError.failed("NTLM is offered but a NEGOTIATE got status \(response.status) without a challenge")
         }
-        let header = observation.exchangeHeaders.first { $0.0 != "X-DiagInfo" }?.1 ?? observation.exchangeHeaders.first?.1
-        observation.identity = observation.dnsName ?? observation.netbiosName ?? header
+        let headers = observation.exchangeHeaders.compactMap { name, value in Self.name(value).map { (name, $0) } }
+        let header = headers.first { $0.0 != "X-DiagInfo" }?.1 ?? headers.first?.1
+        // Bounded here, so the backends counted are the backends labelled.
+        observation.identity = (observation.dnsName ?? observation.netbiosName ?? header).map(LabelValue.bounded)
         return observation
+    }
+
+    /// A name that identifies a server: not empty, not only blanks (an OS version alone is no name).
+    static func name(_ text: String?) -> String? {
+        guard let trimmed = text?.trimmingCharacters(in: .whitespacesAndNewlines.union(.controlCharacters)), !trimmed.isEmpty else {
+            return nil
+        }
+        return trimmed
     }
 
     func fullHandshake(_ address: String, _ ctx: ProbeContext, client: NTLMv2Client) async -> (ok: Bool, detail: String) {

@@ -59,10 +59,11 @@ public struct TCPCheck: Check {
             var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address, freshConnection: true, connectOnly: true)
             request.standalone = true
             do throws(TransportError) {
-                let response =
+                // The shared POST's connect, without waiting for its answer.
+                let timings =
                     shareFirst && index == 0
-                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request)
-                return Attempt(address: address, seconds: response.timings.connect - response.timings.nameLookup)
+                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings : try await ctx.transport.exchange(request).timings
+                return Attempt(address: address, seconds: timings.connect - timings.nameLookup)
             } catch {
                 // A failure after the connect (TLS, HTTP) is not this check's to judge.
                 if error.kind != .cancelled, error.timings.connect > 0 {

@@ -115,23 +115,29 @@ public struct TLSCheck: Check {
             request.freshConnection = true
             request.standalone = true
         }
-        let response: HTTPResponse
+        // The handshake's facts, judged on their own: what the HTTP exchange does after the
+        // handshake (a close, a stall) is for the HTTP checks to report.
+        let secured: SecuredConnection
         do {
-            response =
+            secured =
                 shareConnection
-                ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, scope: nil)
+                ? try await ctx.anonymousSOAPConnection(pinnedTo: address)
+                : SecuredConnection(try await ctx.transport.exchange(request, scope: nil))
         } catch {
-            let text = error.kind == .timeout ? "timed out" : error.message
-            node.faults.append(
-                Fault(
-                    reason: "handshake_failed", status: .fail, message: "TLS handshake with \(address) failed: \(text)",
-                    advice: "check that the server speaks TLS on this port and offers a protocol and cipher clients accept"))
-            return node
+            guard let reached = SecuredConnection(reachedBefore: error, tls: true) else {
+                let text = error.kind == .timeout ? "timed out" : error.message
+                node.faults.append(
+                    Fault(
+                        reason: "handshake_failed", status: .fail, message: "TLS handshake with \(address) failed: \(text)",
+                        advice: "check that the server speaks TLS on this port and offers a protocol and cipher clients accept"))
+                return node
+            }
+            secured = reached
         }
-        node.version = response.tls.version
-        node.cipher = response.tls.cipher
-        node.handshakeSeconds = max(0, response.timings.tlsHandshake - response.timings.connect)
-        node.chain = response.tls.chain
+        node.version = secured.tls.version
+        node.cipher = secured.tls.cipher
+        node.handshakeSeconds = max(0, secured.timings.tlsHandshake - secured.timings.connect)
+        node.chain = secured.tls.chain
         guard !node.chain.isEmpty else {
             node.faults.append(
                 Fault(
@@ -286,9 +292,9 @@ public struct TLSCheck: Check {
                     Measurement(
                         "ewsprobe_tls_cert_info", 1, help: "Identity of the leaf certificate; the value is always 1.",
                         labels: label + [
-                            ("subject_cn", leaf.subjectCN), ("issuer_cn", leaf.issuerCN), ("serial", leaf.serialHex),
-                            ("sha256", leaf.sha256),
-                            ("sans", leaf.dnsNames.joined(separator: ",")),
+                            ("subject_cn", LabelValue.bounded(leaf.subjectCN)), ("issuer_cn", LabelValue.bounded(leaf.issuerCN)),
+                            ("serial", LabelValue.bounded(leaf.serialHex)), ("sha256", leaf.sha256),
+                            ("sans", LabelValue.bounded(leaf.dnsNames.joined(separator: ","))),
                         ], kind: .info),
                     Measurement(
                         "ewsprobe_tls_chain_length", Double(node.chain.count), help: "Certificates the server sent.", labels: label),
@@ -312,11 +318,11 @@ public struct TLSCheck: Check {
                 result.measurements += [
                     Measurement(
                         "ewsprobe_tls_version_info", 1, help: "Negotiated TLS version; the value is always 1.",
-                        labels: label + [("version", node.version)],
+                        labels: label + [("version", LabelValue.bounded(node.version))],
                         kind: .info),
                     Measurement(
                         "ewsprobe_tls_cipher_info", 1, help: "Negotiated cipher; the value is always 1.",
-                        labels: label + [("cipher", node.cipher)], kind: .info),
+                        labels: label + [("cipher", LabelValue.bounded(node.cipher))], kind: .info),
                     Measurement("ewsprobe_tls_handshake_seconds", node.handshakeSeconds, help: "TLS handshake duration.", labels: label),
                 ]
             }

@@ -41,7 +41,7 @@ public final class ProbeContext: Sendable {
     /// False when nobody reads the checks' JSON details (scheduled runs, metrics-only `/probe`).
     public let includeDetails: Bool
     private let resolution = SharedAnswer<AddressResolution>()
-    private let soapAnswers = Mutex<[String: SharedAnswer<Result<HTTPResponse, TransportError>>]>([:])
+    private let soapExchanges = Mutex<[String: PendingExchange]>([:])
 
     public init(
         target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil,
@@ -89,26 +89,37 @@ public final class ProbeContext: Sendable {
         }
     }
 
+    deinit {
+        // A check that needed only the handshake may leave the POST running: it ends with the run.
+        for exchange in soapExchanges.withLock({ Array($0.values) }) { exchange.cancel() }
+    }
+
     /// The anonymous SOAP POST to `address`, sent once per run: `tcp` (its connect), `tls` (the
-    /// chain), `auth_methods` and `forms_auth` judge the same answer, so one connection serves all.
+    /// chain), `auth_methods` and `forms_auth` judge the same exchange, so one connection serves all.
     /// Trust is judged by `tls` from the captured chain, hence no verification here.
     public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
-        let answer = soapAnswers.withLock { answers in
-            if let answer = answers[address] { return answer }
-            let created = SharedAnswer<Result<HTTPResponse, TransportError>>()
-            answers[address] = created
-            return created
-        }
-        return try await answer.value {
+        let exchange = soapExchange(pinnedTo: address)
+        return try await exchange.wait(exchange.answer).get()
+    }
+
+    /// That POST's connection once open and its TLS handshake done, without waiting for the
+    /// answer: `tcp` and `tls` judge it even when the server then stalls or closes.
+    public func anonymousSOAPConnection(pinnedTo address: String) async throws(TransportError) -> SecuredConnection {
+        let exchange = soapExchange(pinnedTo: address)
+        return try await exchange.wait(exchange.secured).get()
+    }
+
+    /// Started by whichever check asks first; it runs on the transport's loop, not in that check.
+    private func soapExchange(pinnedTo address: String) -> PendingExchange {
+        soapExchanges.withLock { exchanges in
+            if let exchange = exchanges[address] { return exchange }
             var request = anonymousSOAPRequest(pinnedTo: address)
             request.standalone = true
-            do throws(TransportError) {
-                // A standalone request needs no pool; others (proxied, say) go through libcurl's.
-                return .success(try await transport.exchange(request, scope: request.direct ? nil : scope))
-            } catch {
-                return .failure(error)
-            }
-        }.get()
+            // A standalone request needs no pool; others (proxied, say) go through libcurl's.
+            let exchange = transport.start(request, scope: request.direct ? nil : scope)
+            exchanges[address] = exchange
+            return exchange
+        }
     }
 
     /// Whether a check of the module sends the anonymous SOAP POST to the first address: then

@@ -1,19 +1,21 @@
 import Foundation
 
 /// The step-by-step text report of `ewsprobe probe`, in the spirit of Microsoft's Remote
-/// Connectivity Analyzer: one line per check, the trace under it when asked.
+/// Connectivity Analyzer: one line per check, the trace under it when asked. Summaries, notes
+/// and trace lines carry what servers sent (certificate names, headers, NTLM names), so every
+/// piece goes through `TerminalText` here, once, and stays on its own line.
 public enum HumanReport {
     public static func render(_ report: ProbeReport, verbose: Bool) -> String {
-        var out = "\(report.targetName) \(report.url)\n"
+        var out = "\(TerminalText.escaped(report.targetName)) \(TerminalText.escaped(report.url))\n"
         for result in report.checks {
             let status = fixedWidth(result.status.rawValue.uppercased(), 4)
-            let name = fixedWidth(result.check, 13)
-            var line = "  [\(status)] \(name) \(result.summary)"
-            if let reason = result.reason { line += " (\(reason))" }
+            let name = fixedWidth(TerminalText.escaped(result.check), 13)
+            var line = "  [\(status)] \(name) \(TerminalText.escaped(result.summary))"
+            if let reason = result.reason { line += " (\(TerminalText.escaped(reason)))" }
             out += line + "\n"
-            for note in result.notes { out += "           \(note)\n" }
+            for note in result.notes { out += "           \(TerminalText.escaped(note))\n" }
             if verbose {
-                for entry in result.trace { out += "           | \(entry)\n" }
+                for entry in result.trace { out += "           | \(TerminalText.escaped(entry))\n" }
             }
         }
         let seconds = NumberText.fixed(report.durationSeconds, 3)

@@ -32,4 +32,24 @@ public struct Transport: Sendable {
         if scope == nil { request.freshConnection = true }
         return try await CurlEventLoop.shared.perform(request, scope: scope)
     }
+
+    /// Starts a standalone exchange that runs without a task waiting on it (see `PendingExchange`).
+    /// The direct client publishes the handshake the moment it is done; a libcurl exchange (a
+    /// proxy, a zoned IPv6 pin) runs in a task of its own and publishes it with the answer.
+    func start(_ request: HTTPRequest, scope: ConnectionScope? = nil) -> PendingExchange {
+        let pending = PendingExchange(isTLS: request.url.lowercased().hasPrefix("https:"))
+        if request.direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
+            DirectLoop.shared.start(request, url: url, address: address, pending: pending)
+            return pending
+        }
+        let task = Task {
+            do throws(TransportError) {
+                pending.finish(.success(try await exchange(request, scope: scope)))
+            } catch {
+                pending.finish(.failure(error))
+            }
+        }
+        pending.onCancel { task.cancel() }
+        return pending
+    }
 }

@@ -25,7 +25,10 @@ final class DirectExchange: @unchecked Sendable {
     let address: String
     let deadline: ContinuousClock.Instant
     let cancelled = Atomic<Bool>(false)
-    var continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>?
+    /// Called once on the loop thread with the outcome; set before the exchange is submitted.
+    var onComplete: (@Sendable (Result<HTTPResponse, TransportError>) -> Void)?
+    /// Called on the loop thread once connected and, for https, the handshake done.
+    var onSecured: (@Sendable (SecuredConnection) -> Void)?
 
     private(set) var fd: Int32 = -1
     /// What poll should wait for: POLLIN or POLLOUT.
@@ -143,6 +146,7 @@ final class DirectExchange: @unchecked Sendable {
             stage = .handshaking
             handshake()
         } else {
+            onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
         }
     }
@@ -168,6 +172,7 @@ final class DirectExchange: @unchecked Sendable {
                     OpaquePointer(OPENSSL_sk_value(chain, index)).map { Certificate(X509Object(retaining: $0)) }
                 }
             }
+            onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
             return
         }
@@ -322,8 +327,9 @@ final class DirectExchange: @unchecked Sendable {
             fd = -1
         }
         ERR_clear_error()
-        continuation?.resume(returning: result)
-        continuation = nil
+        onComplete?(result)
+        onComplete = nil
+        onSecured = nil
     }
 
     /// The reason as curl words it: OpenSSL's error string, else what the socket said.

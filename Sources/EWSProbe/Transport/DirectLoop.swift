@@ -35,15 +35,33 @@ final class DirectLoop: Sendable {
         let exchange = DirectExchange(request: request, url: url, address: address)
         let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                exchange.continuation = continuation
-                submissions.withLock { $0.append(exchange) }
-                wake()
+                exchange.onComplete = { continuation.resume(returning: $0) }
+                submit(exchange)
             }
         } onCancel: {
-            exchange.cancelled.store(true, ordering: .releasing)
-            wake()
+            cancel(exchange)
         }
         return try result.get()
+    }
+
+    /// Runs an exchange without a task waiting on it: its handshake and its answer are
+    /// published to `pending` from the loop thread.
+    func start(_ request: HTTPRequest, url: EndpointURL, address: String, pending: PendingExchange) {
+        let exchange = DirectExchange(request: request, url: url, address: address)
+        exchange.onSecured = { pending.connectionSecured($0) }
+        exchange.onComplete = { pending.finish($0) }
+        pending.onCancel { [self] in cancel(exchange) }
+        submit(exchange)
+    }
+
+    private func submit(_ exchange: DirectExchange) {
+        submissions.withLock { $0.append(exchange) }
+        wake()
+    }
+
+    private func cancel(_ exchange: DirectExchange) {
+        exchange.cancelled.store(true, ordering: .releasing)
+        wake()
     }
 
     private func wake() {

@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Misbehaving servers for the reliability lab. usage: hostile_server.py PORT MODE
+"""Misbehaving servers for the reliability lab. usage: hostile_server.py PORT MODE [CERT KEY]
 
 Each mode is one way a broken or hostile server answers; the tests assert that ewsprobe ends
-each probe within its timeout with a specific reason and keeps running.
+each probe within its timeout with a specific reason and keeps running. Modes starting with
+`tls-` complete a TLS handshake with CERT (the chain, leaf first) and KEY first.
 """
 import base64
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import time
 
 PORT = int(sys.argv[1])
 MODE = sys.argv[2]
+TLS = None
+if MODE.startswith('tls-'):
+    TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    TLS.load_cert_chain(sys.argv[3], sys.argv[4])
 
 
 def read_request(conn):
@@ -72,6 +78,13 @@ def av(av_id, value):
 
 def ntlm_token(mode):
     good_info = av(1, 'HOSTILE'.encode('utf-16-le')) + av(0, b'')
+    if mode == 'ntlm-noname':
+        # Names present but empty, a domain and a clock: nothing that tells one server from another.
+        stamp = struct.pack('<Q', int((time.time() + 11644473600) * 10000000))
+        return challenge(av(2, 'LAB'.encode('utf-16-le')) + av(1, b'') + av(3, b'') + av(7, stamp) + av(0, b''))
+    if mode == 'ntlm-longname':
+        name = ('cas\x1b[2K\x07' + 'x' * 1000 + '.lab.test').encode('utf-16-le')
+        return challenge(av(1, 'CAS'.encode('utf-16-le')) + av(3, name) + av(0, b''))
     if mode == 'ntlm-truncated':
         return challenge(good_info, total_cut=40)
     if mode == 'ntlm-offsets':
@@ -94,6 +107,8 @@ class Handler(socketserver.BaseRequestHandler):
             pass
 
     def serve(self, conn):
+        if TLS is not None:
+            conn = TLS.wrap_socket(conn, server_side=True)
         if MODE == 'silent':
             time.sleep(30)
             return
@@ -136,6 +151,26 @@ class Handler(socketserver.BaseRequestHandler):
                     conn.sendall(chunk)
                     sent += len(chunk)
                 continue
+            if MODE == 'tls-close':
+                return  # the handshake was fine; the request gets no answer, the connection closes
+            if MODE == 'tls-stall':
+                time.sleep(30)
+                return
+            if MODE == 'tls-exchange':
+                conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM'), ('WWW-Authenticate', 'Basic realm="x"')]))
+                continue
+            if MODE == 'many-schemes':
+                # 200 made-up schemes of 1 KB each beside the real ones.
+                headers = [('WWW-Authenticate', 'X%03d%s realm="r"' % (i, 'z' * 1000)) for i in range(200)]
+                headers += [('WWW-Authenticate', 'Negotiate'), ('WWW-Authenticate', 'NTLM'), ('WWW-Authenticate', 'Basic realm="x"')]
+                conn.sendall(response('401 Unauthorized', headers))
+                continue
+            if MODE == 'ntlm-endless' and auth.startswith('NTLM '):
+                # The CHALLENGE's body has no length and never ends: the connection cannot carry a next leg.
+                token = base64.b64encode(ntlm_token(MODE)).decode()
+                conn.sendall(('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM %s\r\n\r\n' % token).encode())
+                while True:
+                    conn.sendall(b'<html>' * 10000)
             if MODE == 'many-auth':
                 headers = [('WWW-Authenticate', 'Basic realm="r%d"' % i) for i in range(500)]
                 conn.sendall(response('401 Unauthorized', headers))
