@@ -14,7 +14,7 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Reads the secret now (files may be rotated between runs). Errors never include the value.
-    public func load() throws -> Secret {
+    public func load() throws(SecretError) -> Secret {
         switch self {
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else {
