@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EWSProbeTests",
-            dependencies: ["EWSProbe", "EWSProbeServer"],
+            dependencies: ["EWSProbe", "EWSProbeServer", .product(name: "Logging", package: "swift-log")],
             exclude: ["Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py"]
         ),
     ],

@@ -29,11 +29,18 @@ printf 'soak-password\n' >"$work/password"; chmod 600 "$work/password"
 # One hostile server per misbehaviour (Tests/EWSProbeTests/Support/hostile_server.py).
 modes=(silent drip reset-tls garbage headers-1mib body-100mib many-auth ntlm-truncated ntlm-offsets ntlm-huge-av ntlm-close
   soap-notxml soap-nested soap-huge closed)
+# Credentials go only over verified TLS: the modes probed with them speak TLS (the lab's certificate).
+credential_modes=" ntlm-close soap-notxml soap-nested soap-huge "
 declare -A mode_port
 for mode in "${modes[@]}"; do
   p=$(port); mode_port[$mode]=$p
   [ "$mode" = closed ] && continue
-  python3 Tests/EWSProbeTests/Support/hostile_server.py "$p" "$mode" >/dev/null 2>&1 & pids+=($!)
+  if [[ $credential_modes == *" $mode "* ]]; then
+    TLS_CERT="$work/leaf.pem" TLS_KEY="$work/leaf.key" python3 Tests/EWSProbeTests/Support/hostile_server.py "$p" "$mode" >/dev/null 2>&1 &
+  else
+    python3 Tests/EWSProbeTests/Support/hostile_server.py "$p" "$mode" >/dev/null 2>&1 &
+  fi
+  pids+=($!)
 done
 for mode in "${modes[@]}"; do [ "$mode" = closed ] || wait_port "${mode_port[$mode]}"; done
 
@@ -49,9 +56,13 @@ healthy=$(( TARGETS * 3 / 5 ))
   done
   for i in $(seq $(( TARGETS - healthy ))); do
     mode=${modes[$(( i % ${#modes[@]} ))]}
-    scheme=http; module=plain
+    scheme=http; module=plain; host=bad.soak.test; extra=""
     case "$mode" in reset-tls|garbage) scheme=https; module=full ;; esac
-    echo "  - {name: bad$i-$mode, url: \"$scheme://bad.soak.test:${mode_port[$mode]}/EWS/Exchange.asmx\", module: $module, resolve: [\"bad.soak.test:${mode_port[$mode]}:127.0.0.1\"], username: svc@soak.example.com, password_file: $work/password}"
+    if [[ $credential_modes == *" $mode "* ]]; then
+      scheme=https; host=mail.bench.test
+      extra=", ca_file: $work/ca.pem, username: svc@soak.example.com, password_file: $work/password"
+    fi
+    echo "  - {name: bad$i-$mode, url: \"$scheme://$host:${mode_port[$mode]}/EWS/Exchange.asmx\", module: $module, resolve: [\"$host:${mode_port[$mode]}:127.0.0.1\"]$extra}"
   done
 } >"$work/soak.yml"
 

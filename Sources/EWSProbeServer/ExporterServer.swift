@@ -103,6 +103,7 @@ public struct ExporterServer: Sendable {
         }
         do {
             let config = try ConfigLoader.load(file: path).shard(shard.index, of: shard.count)
+            KnownSecrets.process.learn(config)
             state.config = config
             scheduler.apply(config)
             metrics.configLoaded(success: true)
@@ -162,7 +163,9 @@ public struct ExporterServer: Sendable {
         router.post("/-/reload") { _, _ -> Response in
             switch await reload() {
             case .success(let config): return Self.text("reloaded: \(config.targets.count) target(s)\n")
-            case .failure(let error): return Self.text("reload refused, the running configuration stays: \(error)\n", status: .badRequest)
+            case .failure(let error):
+                let message = KnownSecrets.process.redact("\(error)")
+                return Self.text("reload refused, the running configuration stays: \(message)\n", status: .badRequest)
             }
         }
         router.get("/-/healthy") { _, _ in "OK\n" }
@@ -193,7 +196,10 @@ public struct ExporterServer: Sendable {
     static func onDemandTarget(_ name: String, module: String?, config: ProbeConfig, allowURLs: Bool) -> Result<TargetConfig, Refusal> {
         if let target = config.targets.first(where: { $0.name == name }) { return .success(target) }
         guard let url = EndpointURL(name), name.contains("://") else {
-            return .failure(Refusal(status: .notFound, message: "no configured target named \(name)"))
+            // A refused URL may hold a password in its user information: never echoed.
+            let message =
+                EndpointURLRefusal.carriesUserinfo(name) ? EndpointURLRefusal.message(for: name) : "no configured target named \(name)"
+            return .failure(Refusal(status: .notFound, message: message))
         }
         guard allowURLs else {
             return .failure(

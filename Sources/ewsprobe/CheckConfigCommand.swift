@@ -17,7 +17,8 @@ struct CheckConfigCommand: ParsableCommand {
             } catch {
                 failConfig(error)
             }
-            for warning in config.warnings { print(warning) }
+            KnownSecrets.process.learn(config)
+            for warning in config.warnings { print(KnownSecrets.process.redact("\(warning)")) }
             print("\(file): ok, \(config.modules.count) module(s), \(config.targets.count) target(s)")
             for module in config.modules.values.sorted(by: { $0.name < $1.name }) {
                 print("  module \(module.name): \(module.checkNames.joined(separator: ", "))")

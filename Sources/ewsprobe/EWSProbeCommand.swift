@@ -35,15 +35,15 @@ struct EWSProbeCommand: AsyncParsableCommand {
             if code == .success {
                 exit(withError: error)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            FileHandle.standardError.write(Data((KnownSecrets.process.redact(fullMessage(for: error)) + "\n").utf8))
             Foundation.exit(ExitStatus.usage)
         }
     }
 }
 
-/// Prints a configuration error and exits 3.
+/// Prints a configuration error (without any secret the process knows) and exits 3.
 func failConfig(_ error: any Error) -> Never {
-    FileHandle.standardError.write(Data("ewsprobe: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("ewsprobe: \(KnownSecrets.process.redact("\(error)"))\n".utf8))
     exit(ExitStatus.usage)
 }
 
@@ -51,7 +51,7 @@ func makeLogger(level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
-        return handler
+        return RedactingLogHandler(handler)
     }
     return Logger(label: "ewsprobe")
 }

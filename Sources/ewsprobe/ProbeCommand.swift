@@ -55,6 +55,7 @@ struct ProbeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let targets = buildTargets()
+        KnownSecrets.process.learn(targets.compactMap { target in (try? target.password?.load()).map { ($0, target.username) } })
         let runner = ProbeRunner()
         var worst: Int32 = 0
         for target in targets {
@@ -123,6 +124,7 @@ struct ProbeCommand: AsyncParsableCommand {
                 }
             } else {
                 guard let url = EndpointURL(text) else {
+                    guard !EndpointURLRefusal.carriesUserinfo(text) else { failConfig(EndpointURLRefusal.message(for: text)) }
                     failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
                 }
                 target = TargetConfig(name: url.host, url: url, module: moduleConfig)
@@ -137,6 +139,9 @@ struct ProbeCommand: AsyncParsableCommand {
                 target.username = username
                 target.password = password
                 target.mailboxCheck = mailboxCheck
+            }
+            if target.username != nil, let refusal = CredentialPolicy.refusal(for: target.url) {
+                failConfig("\(target.url): --username: \(refusal)")
             }
             return target
         }

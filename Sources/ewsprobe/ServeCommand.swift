@@ -46,6 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             failConfig(error)
         }
+        KnownSecrets.process.learn(loaded)
         for warning in loaded.warnings { logger.warning("\(warning)") }
         guard let (host, port) = ListenAddress.parse(listen) else { failConfig("--listen: expected HOST:PORT, got \"\(listen)\"") }
         var shardIndex = (0, 1)

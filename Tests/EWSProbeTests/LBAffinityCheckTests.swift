@@ -14,26 +14,41 @@ import Testing
         var proxy: LabProcess?
         var proxyPort = 0
         let passwordFile: URL
+        /// The CA of the TLS certificate (mail.lab.test) of whichever of backends or proxy speaks TLS.
+        let pki: TestPKI
+        let cert: (URL, URL)
 
-        init(names: [String], mode: String = "ntlm") throws {
+        /// `backendTLS`: the backends speak TLS themselves (probed directly with credentials,
+        /// which go only over verified TLS).
+        init(names: [String], mode: String = "ntlm", backendTLS: Bool = false) throws {
             directory = try LabNetwork.temporaryDirectory("farm")
+            pki = try TestPKI(name: "farm-pki")
+            cert = try pki.leaf("mail", names: ["mail.lab.test"])
+            var environment: [String: String] = [:]
             let users = directory.appendingPathComponent("ntlm-users")
             try ":\(LBAffinityCheckTests.user):\(LBAffinityCheckTests.password)\n".write(to: users, atomically: true, encoding: .utf8)
             passwordFile = directory.appendingPathComponent("password")
             try LBAffinityCheckTests.password.write(to: passwordFile, atomically: true, encoding: .utf8)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/ntlm_backend.py")
+            environment["NTLM_USER_FILE"] = users.path
+            if backendTLS {
+                environment["TLS_CERT"] = cert.0.path
+                environment["TLS_KEY"] = cert.1.path
+            }
             for name in names {
                 let port = LabNetwork.freePort()
                 let process = try LabProcess(
                     "/usr/bin/env", ["python3", script.path, String(port), name, mode], directory: directory, port: port,
-                    environment: ["NTLM_USER_FILE": users.path])
+                    environment: environment)
                 backends.append((name, port, process))
             }
         }
 
-        /// HAProxy in front of the backends; `backendOptions` go into its backend section.
-        func startProxy(_ backendOptions: String) throws {
+        /// HAProxy in front of the backends; `backendOptions` go into its backend section. With
+        /// `tls` it terminates TLS (for probes with credentials).
+        func startProxy(_ backendOptions: String, tls: Bool = false) throws {
             proxyPort = LabNetwork.freePort()
+            let bundle = try pki.bundle("mail-haproxy", [cert.0, cert.1])
             let servers = backends.enumerated().map { "  server cas\($0.offset + 1) 127.0.0.1:\($0.element.port)" }.joined(separator: "\n")
             let config = directory.appendingPathComponent("haproxy-\(proxyPort).cfg")
             try """
@@ -45,7 +60,7 @@ import Testing
               timeout client 10s
               timeout server 10s
             frontend ews
-              bind 127.0.0.1:\(proxyPort)
+              bind 127.0.0.1:\(proxyPort)\(tls ? " ssl crt \(bundle.path)" : "")
               default_backend cas
             backend cas
             \(backendOptions)
@@ -55,12 +70,14 @@ import Testing
             proxy = try LabProcess("/usr/sbin/haproxy", ["-f", config.path, "-db"], directory: directory, port: proxyPort)
         }
 
+        /// With credentials the URL is https (the backends or the proxy must speak TLS).
         func target(port: Int, credentials: Bool = false) throws -> TargetConfig {
             var target = TargetConfig(
-                name: "farm", url: EndpointURL("http://mail.lab.test:\(port)/EWS/Exchange.asmx")!,
+                name: "farm", url: EndpointURL("\(credentials ? "https" : "http")://mail.lab.test:\(port)/EWS/Exchange.asmx")!,
                 module: ModuleConfig(name: "m", checks: [LBAffinityCheck()]),
                 resolve: [try ResolvePin.parse("mail.lab.test:\(port):127.0.0.1").get()])
             target.timeout = .seconds(10)
+            target.caFile = pki.caPEM.path
             if credentials {
                 target.username = LBAffinityCheckTests.user
                 target.password = .file(passwordFile.path)
@@ -79,7 +96,7 @@ import Testing
     }
 
     @Test func directBackendPassesAndAcceptsOurAuthenticate() async throws {
-        let farm = try Farm(names: ["CAS1"])
+        let farm = try Farm(names: ["CAS1"], backendTLS: true)
         defer { farm.stop() }
         let result = await Self.run(try farm.target(port: farm.backends[0].port, credentials: true))
         #expect(result.status == .pass, "\(result.summary)")
@@ -91,7 +108,7 @@ import Testing
     }
 
     @Test func wrongPasswordFailsTheHandshake() async throws {
-        let farm = try Farm(names: ["CAS1"])
+        let farm = try Farm(names: ["CAS1"], backendTLS: true)
         defer { farm.stop() }
         var target = try farm.target(port: farm.backends[0].port, credentials: true)
         let wrong = farm.directory.appendingPathComponent("wrong")
@@ -112,7 +129,7 @@ import Testing
     @Test func stickyBySourceAddressPasses() async throws {
         let farm = try Farm(names: ["CAS1", "CAS2", "CAS3"])
         defer { farm.stop() }
-        try farm.startProxy("  balance source")
+        try farm.startProxy("  balance source", tls: true)
         let result = await Self.run(try farm.target(port: farm.proxyPort, credentials: true))
         #expect(result.status == .pass, "\(result.summary) \(result.notes)")
         #expect(result.measurements.contains { $0.name == "ewsprobe_lb_backends" && $0.value == 1 })

@@ -35,13 +35,21 @@ public struct EWSLoginCheck: Check {
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
         let target = ctx.target
-        guard let username = target.username, let reference = target.password else {
+        guard let username = target.username, target.password != nil else {
             return CheckResult(check: Self.name, status: .skip, summary: "no credentials configured")
         }
         var result = CheckResult(check: Self.name, status: .pass, summary: "")
+        // The loader and the CLI refuse such targets; this holds for targets built otherwise.
+        if let refusal = CredentialPolicy.refusal(for: target.url) {
+            result.status = .fail
+            result.reason = "tls_untrusted"
+            result.summary = "credentials not sent: \(refusal)"
+            result.measurements.append(Self.success(false))
+            return result
+        }
         let secret: Secret
         do {
-            secret = try reference.load()
+            secret = try ctx.password()!
         } catch {
             result.status = .fail
             result.reason = "credentials_unavailable"

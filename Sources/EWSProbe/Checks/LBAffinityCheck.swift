@@ -129,15 +129,20 @@ public struct LBAffinityCheck: Check {
         // 3. With credentials: a full handshake on one connection, then a split one.
         var handshake: (ok: Bool, detail: String)?
         var split: String?
-        if let username = ctx.target.username, let reference = ctx.target.password {
-            do {
-                let secret = try reference.load()
-                let (user, domain) = NTLMv2Client.split(username)
-                let client = NTLMv2Client(user: user, domain: domain, password: secret)
-                handshake = await fullHandshake(address, ctx, client: client)
-                split = await splitHandshake(address, ctx, client: client)
-            } catch {
-                handshake = (false, "\(error)")
+        if let username = ctx.target.username, ctx.target.password != nil {
+            if let refusal = CredentialPolicy.refusal(for: ctx.target.url) {
+                // NTLM sends hashes only, but credentials still never go over plain http.
+                handshake = (false, "credentials not sent: \(refusal)")
+            } else {
+                do {
+                    let secret = try ctx.password()!
+                    let (user, domain) = NTLMv2Client.split(username)
+                    let client = NTLMv2Client(user: user, domain: domain, password: secret)
+                    handshake = await fullHandshake(address, ctx, client: client)
+                    split = await splitHandshake(address, ctx, client: client)
+                } catch {
+                    handshake = (false, "\(error)")
+                }
             }
         }
 

@@ -238,9 +238,7 @@ public enum ConfigLoader {
                 name = text
             case "url":
                 let text = try value.nonEmptyString()
-                guard let parsed = EndpointURL(text) else {
-                    throw value.error("invalid URL \"\(text)\" (expected https://host[:port]/EWS/Exchange.asmx)")
-                }
+                guard let parsed = EndpointURL(text) else { throw value.error(EndpointURLRefusal.message(for: text)) }
                 url = parsed
             case "module":
                 moduleName = try value.nonEmptyString()
@@ -293,6 +291,9 @@ public enum ConfigLoader {
         }
         if mailbox != nil && username == nil {
             throw (mailboxSection ?? item).error("mailbox_check needs username and a password reference")
+        }
+        if username != nil, let refusal = CredentialPolicy.refusal(for: url) {
+            throw (usernameSection ?? item).error(refusal)
         }
         if let username, let section = usernameSection, let suffix = localOnlySuffix(of: username) {
             state.warnings.append(

@@ -14,7 +14,7 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Reads the secret now (files may be rotated between runs). Errors never include the value.
-    public func load() throws -> Secret {
+    public func load() throws(SecretError) -> Secret {
         switch self {
         case .file(let path):
             // A FIFO or a device in its place must fail the check, not block the run.

@@ -42,6 +42,7 @@ public final class ProbeContext: Sendable {
     public let includeDetails: Bool
     private let resolution = SharedAnswer<AddressResolution>()
     private let soapExchanges = Mutex<[String: PendingExchange]>([:])
+    private let loadedPassword = Mutex<Result<Secret, SecretError>?>(nil)
 
     public init(
         target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil,
@@ -58,6 +59,19 @@ public final class ProbeContext: Sendable {
     static func resolver(for module: ModuleConfig) -> Resolver {
         let dns = module.checks.compactMap { $0 as? DNSCheck }.first
         return Resolver(source: dns?.server ?? .system)
+    }
+
+    /// The target's password, read once per run: the checks that send it and the redaction of
+    /// the run's results then know the same value, even when the file is rotated meanwhile.
+    public func password() throws(SecretError) -> Secret? {
+        guard let reference = target.password else { return nil }
+        let result = loadedPassword.withLock { loaded in
+            if let loaded { return loaded }
+            let result = Result { () throws(SecretError) in try reference.load() }
+            loaded = result
+            return result
+        }
+        return try result.get()
     }
 
     /// Time left before the target's timeout, never less than a millisecond.

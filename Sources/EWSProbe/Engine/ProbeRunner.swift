@@ -33,8 +33,20 @@ public struct ProbeRunner: Sendable {
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
             results.append(result)
         }
+        // The one point where results leave a run: a server may reflect the credentials in any
+        // text it returns, so nothing it said is stored or rendered before this.
+        let redactor = Self.redactor(for: ctx)
+        if !redactor.isEmpty { results = results.map(redactor.redact) }
         return ProbeReport(
             targetName: target.name, url: target.url.description, startedAt: startedAt,
             durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
+    }
+
+    /// The run's own password, as its checks read it (the process's known secrets also learn
+    /// it, for the log). Targets without credentials pay nothing.
+    static func redactor(for ctx: ProbeContext) -> SecretRedactor {
+        guard let secret = try? ctx.password() else { return .none }
+        KnownSecrets.process.learn(secret, username: ctx.target.username)
+        return SecretRedactor(password: secret, username: ctx.target.username)
     }
 }

@@ -6,19 +6,29 @@ each probe within its timeout with a specific reason and keeps running. Modes st
 `tls-` complete a TLS handshake with CERT (the chain, leaf first) and KEY first.
 """
 import base64
+import os
 import socket
 import socketserver
 import ssl
 import struct
 import sys
 import time
+import urllib.parse
 
 PORT = int(sys.argv[1])
 MODE = sys.argv[2]
+# `tls-` modes take CERT and KEY as arguments; TLS_CERT and TLS_KEY make any other mode speak
+# TLS (the modes that take credentials, which go only over TLS).
 TLS = None
 if MODE.startswith('tls-'):
     TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     TLS.load_cert_chain(sys.argv[3], sys.argv[4])
+elif os.environ.get('TLS_CERT'):
+    TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    TLS.load_cert_chain(os.environ['TLS_CERT'], os.environ['TLS_KEY'])
+# The 'reflect' mode's knowledge of the credentials (as if learned from an earlier request).
+REFLECT_USER = os.environ.get('REFLECT_USER', '')
+REFLECT_PASSWORD = os.environ.get('REFLECT_PASSWORD', '')
 
 
 def read_request(conn):
@@ -72,6 +82,59 @@ def challenge(target_info, info_offset=None, info_length=None, total_cut=None):
     return msg[:total_cut] if total_cut else msg
 
 
+def secret_forms(auth):
+    """The request's Authorization value and every form of the known password."""
+    pw = REFLECT_PASSWORD
+    basic = base64.b64encode(('%s:%s' % (REFLECT_USER, pw)).encode()).decode()
+    return {
+        'auth': auth,
+        'plain': pw,
+        'basic': basic,
+        'b64': base64.b64encode(pw.encode()).decode(),
+        'pct': urllib.parse.quote(pw, safe=''),
+    }
+
+
+def xml_escape(text):
+    return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;')
+
+
+def reflect(path, auth):
+    """Answers with the credentials in every place a server can put them."""
+    f = secret_forms(auth)
+    everything = ' '.join('%s=%s' % item for item in f.items())
+    headers = [('X-Echo-Authorization', auth or '-'), ('X-FEServer', f['plain']), ('X-BEServer', f['basic']),
+               ('Set-Cookie', 'echo=%s; Path=/' % f['pct'])]
+    if auth.startswith('Basic '):
+        version = ('<h:ServerVersionInfo MajorVersion="%s" MinorVersion="%s" '
+                   'xmlns:h="http://schemas.microsoft.com/exchange/services/2006/types"/>'
+                   % (xml_escape(f['plain']), xml_escape(f['basic'])))
+        body = ('<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+                '<s:Header>' + version + '</s:Header><s:Body>'
+                '<m:GetFolderResponse xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">'
+                '<m:ResponseMessages><m:GetFolderResponseMessage ResponseClass="Error">'
+                '<m:MessageText>you sent Authorization: ' + xml_escape(everything) + '</m:MessageText>'
+                '<m:ResponseCode>' + xml_escape(f['pct']) + '</m:ResponseCode>'
+                '</m:GetFolderResponseMessage></m:ResponseMessages></m:GetFolderResponse></s:Body></s:Envelope>')
+        return response('500 Internal Server Error', headers + [('Content-Type', 'text/xml')], body.encode())
+    if auth.startswith('NTLM '):
+        info = av(1, f['plain'].encode('utf-16-le')) + av(3, f['basic'].encode('utf-16-le')) + av(0, b'')
+        token = base64.b64encode(challenge(info)).decode()
+        return response('401 Unauthorized', headers + [('WWW-Authenticate', 'NTLM ' + token)], everything.encode())
+    if path.startswith('/redirect/'):
+        # Same host first (followed), then another host (judged from its URL alone, never fetched).
+        hop = '/hop/%s?b64=%s&basic=%s' % (f['pct'], f['b64'], f['basic'])
+        return response('302 Found', headers + [('Location', hop)], everything.encode())
+    if path.startswith('/hop/'):
+        away = 'https://elsewhere.test/%s?p=%s&raw=%s' % (f['basic'], f['pct'], f['plain'])
+        return response('302 Found', headers + [('Location', away)], everything.encode())
+    challenges = [('WWW-Authenticate', 'Basic realm="%s"' % f['plain'].replace('"', '')),
+                  ('WWW-Authenticate', 'NTLM'),
+                  ('WWW-Authenticate', '%s realm="%s"' % (f['pct'], f['basic'])),
+                  ('WWW-Authenticate', 'Negotiate ' + f['basic'])]
+    return response('401 Unauthorized', headers + challenges, everything.encode())
+
+
 def av(av_id, value):
     return u16(av_id) + u16(len(value)) + value
 
@@ -102,13 +165,13 @@ class Handler(socketserver.BaseRequestHandler):
         conn = self.request
         conn.settimeout(30)
         try:
+            if TLS is not None:
+                conn = TLS.wrap_socket(conn, server_side=True)
             self.serve(conn)
         except (OSError, ValueError):
             pass
 
     def serve(self, conn):
-        if TLS is not None:
-            conn = TLS.wrap_socket(conn, server_side=True)
         if MODE == 'silent':
             time.sleep(30)
             return
@@ -129,6 +192,24 @@ class Handler(socketserver.BaseRequestHandler):
             for line in head.split('\r\n'):
                 if line.lower().startswith('authorization:'):
                     auth = line.split(':', 1)[1].strip()
+            if MODE == 'record':
+                # Keeps every request head (requests.log in the working directory): a test reads
+                # what reached the server, e.g. that no credentials came over plain http.
+                with open('requests.log', 'a') as log:
+                    log.write(head + '\n\n')
+                if auth.startswith('NTLM '):
+                    token = base64.b64encode(ntlm_token(MODE)).decode()
+                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM ' + token)]))
+                else:
+                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM'), ('WWW-Authenticate', 'Basic realm="x"')]))
+                continue
+            if MODE == 'redirect-http':
+                conn.sendall(response('302 Found', [('Location', os.environ['REDIRECT_TO'])]))
+                continue
+            if MODE == 'reflect':
+                path = head.split(' ', 2)[1] if ' ' in head else '/'
+                conn.sendall(reflect(path, auth))
+                continue
             if MODE == 'drip':
                 for byte in response('401 Unauthorized', [('WWW-Authenticate', 'NTLM')]):
                     conn.sendall(bytes([byte]))

@@ -9,7 +9,9 @@ minimal EWS SOAP response once the connection is authenticated. NTLM_USER_FILE h
 account (DOMAIN:USER:PASSWORD).
 """
 import base64
+import os
 import socket
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -90,5 +92,21 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    """With TLS_CERT and TLS_KEY, speaks TLS: the tests' credentials go only over verified TLS.
+    The handshake runs in the connection's thread, on its first read."""
+    tls = None
+
+    def get_request(self):
+        conn, address = super().get_request()
+        if self.tls is not None:
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
+
 if __name__ == '__main__':
-    ThreadingHTTPServer(('127.0.0.1', PORT), Handler).serve_forever()
+    server = Server(('127.0.0.1', PORT), Handler)
+    if os.environ.get('TLS_CERT'):
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(os.environ['TLS_CERT'], os.environ['TLS_KEY'])
+    server.serve_forever()
