@@ -212,9 +212,10 @@ public struct ExporterServer: Sendable {
         guard let moduleConfig = config.modules[moduleName] ?? (moduleName == "default" ? .builtinDefault : nil) else {
             return .failure(Refusal(status: .badRequest, message: "unknown module \(moduleName)"))
         }
-        let target = TargetConfig(
+        var target = TargetConfig(
             name: url.host, url: url, module: moduleConfig, interval: moduleConfig.interval ?? config.global.interval,
             timeout: moduleConfig.timeout ?? config.global.timeout, resolve: moduleConfig.resolve, caFile: moduleConfig.caFile)
+        target.sourceAddress = moduleConfig.sourceAddress
         return .success(target)
     }
 

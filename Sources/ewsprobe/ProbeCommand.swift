@@ -131,6 +131,7 @@ struct ProbeCommand: AsyncParsableCommand {
                 target.timeout = moduleConfig.timeout ?? loaded.global.timeout
                 target.caFile = moduleConfig.caFile
                 target.resolve = moduleConfig.resolve
+                target.sourceAddress = moduleConfig.sourceAddress
             }
             target.resolve = pins + target.resolve
             if let timeoutValue { target.timeout = timeoutValue }

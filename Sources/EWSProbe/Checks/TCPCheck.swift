@@ -58,6 +58,7 @@ public struct TCPCheck: Check {
         @Sendable func attempt(_ index: Int, _ address: String) async -> Attempt {
             var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address, freshConnection: true, connectOnly: true)
             request.standalone = true
+            request.sourceAddress = ctx.target.sourceAddress
             do throws(TransportError) {
                 // The shared POST's connect, without waiting for its answer.
                 let timings =

@@ -8,10 +8,10 @@ import Yams
 public enum ConfigLoader {
     static let topKeys: Set<String> = ["global", "include", "modules", "targets"]
     static let globalKeys: Set<String> = ["interval", "timeout", "max_concurrency"]
-    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve"]
+    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve", "source_address"]
     static let targetKeys: Set<String> = [
         "name", "url", "module", "interval", "timeout", "labels", "resolve", "ca_file",
-        "username", "password_file", "password_env", "mailbox_check", "password",
+        "username", "password_file", "password_env", "mailbox_check", "password", "source_address",
     ]
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
     static let localOnlySuffixes = [".local", ".lan", ".internal", ".localdomain", ".corp"]
@@ -187,6 +187,7 @@ public enum ConfigLoader {
             case "interval": module.interval = try value.duration(.interval)
             case "ca_file": module.caFile = try readableFile(value)
             case "resolve": module.resolve = try pins(value)
+            case "source_address": module.sourceAddress = try value.sourceAddress()
             default: settings[key] = value
             }
         }
@@ -224,6 +225,7 @@ public enum ConfigLoader {
         var passwordSection: YAMLSection?
         var mailbox: String?
         var mailboxSection: YAMLSection?
+        var sourceAddress: String?
         for (key, value) in try item.entries(allowed: targetKeys) {
             switch key {
             case "name":
@@ -257,6 +259,7 @@ public enum ConfigLoader {
                 }
             case "resolve": resolve = try pins(value)
             case "ca_file": caFile = try readableFile(value)
+            case "source_address": sourceAddress = try value.sourceAddress()
             case "username":
                 username = try value.nonEmptyString()
                 usernameSection = value
@@ -314,6 +317,7 @@ public enum ConfigLoader {
         target.username = username
         target.password = password
         target.mailboxCheck = mailbox
+        target.sourceAddress = sourceAddress
         // Interval/timeout inheritance is resolved in finish(), once modules and globals are known.
         state.targets.append(
             PendingTarget(
@@ -351,6 +355,7 @@ public enum ConfigLoader {
                 target.timeout = min(state.global.timeout, target.interval)
             }
             if target.caFile == nil { target.caFile = target.module.caFile }
+            if target.sourceAddress == nil { target.sourceAddress = target.module.sourceAddress }
             target.resolve += target.module.resolve
             targets.append(target)
         }

@@ -6,6 +6,8 @@ public struct ModuleConfig: Sendable {
     public var interval: Duration?
     public var caFile: String?
     public var resolve: [ResolvePin]
+    /// Local address to bind outgoing connections to (`source_address`).
+    public var sourceAddress: String?
 
     public init(
         name: String, checks: [any Check], timeout: Duration? = nil, interval: Duration? = nil,
@@ -65,6 +67,8 @@ public struct TargetConfig: Sendable {
     public var username: String?
     public var password: SecretReference?
     public var mailboxCheck: String?
+    /// Local address to bind outgoing connections to: the target's, else the module's.
+    public var sourceAddress: String?
 
     public init(
         name: String, url: EndpointURL, module: ModuleConfig = .builtinDefault,

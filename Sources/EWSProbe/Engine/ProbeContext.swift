@@ -165,6 +165,7 @@ public final class ProbeContext: Sendable {
             url: target.url.description, method: method, headers: headers, body: body, timeout: remaining,
             pinnedAddress: address, freshConnection: freshConnection, caFile: target.caFile)
         request.endpoint = target.url
+        request.sourceAddress = target.sourceAddress
         return request
     }
 }

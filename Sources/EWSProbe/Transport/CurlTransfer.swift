@@ -91,6 +91,8 @@ final class CurlTransfer: @unchecked Sendable {
             set(CURLOPT_FORBID_REUSE, 1)
         }
         if request.connectOnly { set(CURLOPT_CONNECT_ONLY, 1) }
+        // "host!" makes curl bind to the address itself, never look it up as an interface name.
+        if let source = request.sourceAddress { set(CURLOPT_INTERFACE, "host!\(source)") }
         if let address = request.pinnedAddress, let url = EndpointURL(request.url) {
             let entry = "\(IPAddress.bracketed(url.host)):\(url.port):\(IPAddress.bracketed(address)):\(url.port)"
             connectToList = curl_slist_append(nil, entry)

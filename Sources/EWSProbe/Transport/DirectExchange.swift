@@ -68,6 +68,10 @@ final class DirectExchange: @unchecked Sendable {
         guard fd >= 0 else { return fail(.other, 7, "socket: \(String(cString: strerror(errno)))", errno: errno) }
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if let source = request.sourceAddress, !bindSource(source, v6: v6) {
+            // libcurl's CURLE_INTERFACE_FAILED for the same fault.
+            return fail(.other, 45, "Couldn't bind to '\(source)': \(String(cString: strerror(errno)))", errno: errno)
+        }
         let rc: Int32
         if v6 {
             var sa = sockaddr_in6()
@@ -89,6 +93,31 @@ final class DirectExchange: @unchecked Sendable {
         } else {
             connectFailed(errno)
         }
+    }
+
+    /// bind(2) to the local `source` address (any port) before connecting; false with errno set.
+    private func bindSource(_ source: String, v6: Bool) -> Bool {
+        func bindSocket<Address>(_ address: inout Address) -> Bool {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) == 0 }
+            }
+        }
+        if v6 {
+            var sa = sockaddr_in6()
+            sa.sin6_family = sa_family_t(AF_INET6)
+            guard inet_pton(AF_INET6, source, &sa.sin6_addr) == 1 else {
+                errno = EAFNOSUPPORT
+                return false
+            }
+            return bindSocket(&sa)
+        }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        guard inet_pton(AF_INET, source, &sa.sin_addr) == 1 else {
+            errno = EAFNOSUPPORT
+            return false
+        }
+        return bindSocket(&sa)
     }
 
     /// connect(2) with a sockaddr_in or sockaddr_in6.

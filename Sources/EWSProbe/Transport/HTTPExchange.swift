@@ -34,6 +34,9 @@ public struct HTTPRequest: Sendable {
     /// `tcp` connect and anonymous SOAP POST). Such a request goes to the direct client when it
     /// can: pinned address, no proxy, HTTP/1.1, no verification; else to libcurl.
     public var standalone = false
+    /// Local address outgoing connections bind to (an IP literal; blackbox_exporter's
+    /// `source_ip_address`), for a multi-homed host; nil lets the kernel choose.
+    public var sourceAddress: String?
 
     /// Whether the direct client (`DirectExchange`) can serve this request as libcurl would.
     /// An IPv6 pin with a zone (`fe80::1%eth0`) stays with libcurl, which resolves the zone.
