@@ -14,7 +14,7 @@ if [ "$target" = config_loader ]; then
   (cd Fuzz/ConfigFuzz && swift build -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|Compiling FuzzConfig|Build complete") || true
   binary=Fuzz/ConfigFuzz/.build/release/FuzzConfig
   test -x "$binary"
-  exec "$binary" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  exec "$binary" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=2 -print_final_stats=1 \
     "$out/$target-corpus" "Fuzz/corpus/$target"
 fi
 case "$target" in

@@ -56,6 +56,48 @@ import Testing
             stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// `--checks` runs a subset without a configuration; an unknown name is a usage error.
+    @Test func checksFlagSelectsChecks() throws {
+        let run = try Self.run(["probe", "--checks", "dns,tcp", "--format", "json", "http://127.0.0.1:\(LabNetwork.freePort())/"])
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stdout.contains("\"check\":\"dns\"") && run.stdout.contains("\"check\":\"tcp\""))
+        #expect(!run.stdout.contains("\"check\":\"tls\""))
+        let unknown = try Self.run(["probe", "--checks", "dns,nope", "http://127.0.0.1/"])
+        #expect(unknown.status == 3)
+        #expect(unknown.stderr.contains("unknown check \"nope\""))
+        let bare = try Self.run(["probe", "--checks", "tcp", "--timeout", "2", "http://127.0.0.1:\(LabNetwork.freePort())/"])
+        #expect(bare.status == 2, "a bare --timeout is seconds: \(bare.stderr)")
+    }
+
+    /// SIGTERM while a run hangs on a silent peer (30 s timeout): `serve` is gone within 2 s.
+    @Test func serveStopsPromptlyOnSIGTERM() async throws {
+        let (listener, silentPort) = LabNetwork.silentListener()
+        defer { close(listener) }
+        let dir = try LabNetwork.temporaryDirectory("sigterm")
+        let config = dir.appendingPathComponent("serve.yml")
+        try """
+        global: {interval: 60s, timeout: 30s}
+        modules:
+          m: {checks: [tcp, auth_methods]}
+        targets:
+          - {name: hung, url: "http://127.0.0.1:\(silentPort)/EWS/Exchange.asmx", module: m}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let port = LabNetwork.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", config.path, "--listen", "127.0.0.1:\(port)"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 where !LabNetwork.canConnect(host: "127.0.0.1", port: port) { try await Task.sleep(for: .milliseconds(50)) }
+        try await Task.sleep(for: .seconds(1.5))  // the run is in flight, waiting on the silent peer
+        let start = ContinuousClock.now
+        process.terminate()
+        while process.isRunning && ContinuousClock.now - start < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+        let took = ContinuousClock.now - start
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        #expect(took < .seconds(2.5), "serve took \(took) to stop")
+    }
+
     @Test func exitCodesFollowThePluginConvention() throws {
         let nginx = try NginxLab(serverBlock: Self.exchangeLike)
         defer { nginx.stop() }

@@ -106,13 +106,88 @@ import Testing
         #expect(config.targets.contains { $0.module.checkNames.contains("tls") })
     }
 
-    @Test func durationsParse() {
+    @Test func durationsParse() throws {
         #expect(DurationText.parse("1m30s") == .seconds(90))
         #expect(DurationText.parse("500ms") == .milliseconds(500))
         #expect(DurationText.parse("2h") == .seconds(7200))
-        #expect(DurationText.parse("10") == nil)
+        // A bare number is seconds, as curl and the monitoring plugins take it.
+        #expect(DurationText.parse("10") == .seconds(10))
+        #expect(DurationText.parse("0.5") == .milliseconds(500))
         #expect(DurationText.parse("-1s") == nil)
         #expect(DurationText.parse("") == nil)
+        // One set of bounds: a sub-millisecond interval is refused, not rounded to zero.
+        #expect(throws: DurationText.Problem.self) { try DurationText.parse("0.0004s", .interval).get() }
+        #expect(throws: DurationText.Problem.self) { try DurationText.parse("500ms", .interval).get() }
+        #expect(throws: DurationText.Problem.self) { try DurationText.parse("1ms", .timeout).get() }
+        #expect(try DurationText.parse("5", .timeout).get() == .seconds(5))
+    }
+
+    /// `interval: 0.0004s` is a located error as a global and on a target (it used to spin as a
+    /// global and silently become 1m on a target); an unset timeout follows a short interval.
+    @Test func durationRulesHoldEverywhere() throws {
+        for yaml in [
+            "global: {interval: 0.0004s}\ntargets:\n  - {url: \"https://a.example/\"}\n",
+            "targets:\n  - {url: \"https://a.example/\", interval: 0.0004s}\n",
+        ] {
+            #expect {
+                try ConfigLoader.load(yaml: yaml, name: "d.yml")
+            } throws: { error in
+                "\(error)".hasPrefix("d.yml:") && "\(error)".contains("interval") && "\(error)".contains("too short")
+            }
+        }
+        let short = try ConfigLoader.load(yaml: "targets:\n  - {url: \"https://a.example/\", interval: 5s}\n", name: "d.yml")
+        #expect(short.targets[0].timeout == .seconds(5))
+        #expect(short.targets[0].interval == .seconds(5))
+        #expect {
+            try ConfigLoader.load(yaml: "targets:\n  - {url: \"https://a.example/\", interval: 5s, timeout: 10s}\n", name: "d.yml")
+        } throws: { "\($0)".contains("timeout 10s is longer than interval 5s") }
+    }
+
+    /// Hosts stay A-labels for DNS, SNI, pins and names; a U-label is converted once, at load.
+    @Test func internationalHostsStayALabels() throws {
+        #expect(EndpointURL("https://xn--mller-kva.example/EWS/Exchange.asmx")?.host == "xn--mller-kva.example")
+        #expect(EndpointURL("https://MÜLLER.example/EWS/Exchange.asmx")?.host == "xn--mller-kva.example")
+        let pin = try ResolvePin.parse("xn--mller-kva.example:443:127.0.0.1").get()
+        #expect(pin.matches(host: "xn--mller-kva.example", port: 443))
+        #expect(try ResolvePin.parse("müller.example:443:127.0.0.1").get().host == "xn--mller-kva.example")
+    }
+
+    /// An alias bomb of 300 bytes used as mapping keys took Yams 15 s to compose (duplicate-key
+    /// hashing expands it): refused before parsing, with its line. Aliases as values still load.
+    @Test func aliasBombsAreRefusedAtOnce() throws {
+        var bomb = "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n"
+        var previous = "a"
+        for name in ["b", "c", "d", "e", "f", "g", "h"] {
+            bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+            previous = name
+        }
+        let start = ContinuousClock.now
+        #expect {
+            try ConfigLoader.load(yaml: bomb + "? *h\n: 1\n", name: "bomb.yml")
+        } throws: { "\($0)".contains("bomb.yml:9") && "\($0)".contains("alias cannot be a mapping key") }
+        #expect {
+            try ConfigLoader.load(yaml: bomb + "*h : 1\n", name: "bomb.yml")
+        } throws: { "\($0)".contains("alias cannot be a mapping key") }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let reused = try ConfigLoader.load(
+            yaml: "targets:\n  - {url: \"https://a.example/\", labels: &l {site: x}}\n  - {url: \"https://b.example/\", labels: *l}\n",
+            name: "ok.yml")
+        #expect(reused.targets[1].labels.first?.1 == "x")
+    }
+
+    /// A FIFO named as ca_file is refused at load (it used to hang probe, /metrics and SIGTERM).
+    @Test func fifoCAFileIsRefusedAtLoad() throws {
+        let dir = try LabNetwork.temporaryDirectory("fifo")
+        let fifo = dir.appendingPathComponent("ca.pem").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect {
+            try ConfigLoader.load(yaml: "targets:\n  - {url: \"https://a.example/\", ca_file: \"\(fifo)\"}\n", name: "f.yml")
+        } throws: { "\($0)".contains("not a regular file") && "\($0)".hasPrefix("f.yml:2") }
+        guard case .failure(let problem) = RegularFile.read(fifo) else {
+            Issue.record("a FIFO was read")
+            return
+        }
+        #expect(problem.description.contains("not a regular file"))
     }
 
     @Test func resolvePinsParseCurlSyntax() throws {

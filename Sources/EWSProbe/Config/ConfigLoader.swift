@@ -83,6 +83,9 @@ public enum ConfigLoader {
     }
 
     static func parse(yaml: String, name: String, baseDirectory: String) throws -> Root {
+        if let problem = YAMLAliasGuard.problem(in: yaml) {
+            throw ConfigError(file: name, line: problem.line, key: "", message: problem.message)
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
