@@ -18,7 +18,7 @@ if [ "$target" = config_loader ]; then
     "$out/$target-corpus" "Fuzz/corpus/$target"
 fi
 case "$target" in
-  ntlm_challenge) flag=FUZZ_NTLM; files="$S/NTLM/NTLMMessages.swift $S/NTLM/NTLMCrypto.swift $S/Config/Secret.swift" ;;
+  ntlm_challenge) flag=FUZZ_NTLM; files="$S/NTLM/NTLMMessages.swift $S/NTLM/NTLMCrypto.swift $S/Config/Secret.swift $S/Config/RegularFile.swift" ;;
   www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
   soap_response) flag=FUZZ_SOAP; files="$S/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
