@@ -33,6 +33,45 @@ import Testing
         return config
     }
 
+    /// 200 wrong-password requests at once against a cost-12 bcrypt hash: the hashing threads
+    /// and their queue fill, the rest get 503 at once, and the probes (DNS through c-ares,
+    /// connects) beside them keep passing every run.
+    @Test func bcryptFloodLeavesProbingUntouched() async throws {
+        let (listener, up) = LabNetwork.silentListener()
+        defer { close(listener) }
+        let dir = try LabNetwork.temporaryDirectory("bcrypt-flood")
+        let config = dir.appendingPathComponent("serve.yml")
+        try """
+        global: {interval: 1s, timeout: 900ms}
+        modules:
+          m: {checks: [dns, tcp]}
+        targets:
+          - {name: up, url: "http://localhost:\(up)/EWS/Exchange.asmx", module: m}
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let hash = String(
+            try ExporterTests.shell("htpasswd -nbBC 12 prometheus 'right horse'").output.split(separator: "\n")[0].drop { $0 != ":" }
+                .dropFirst())
+        try "basic_auth_users:\n  prometheus: '\(hash)'\n".write(
+            to: dir.appendingPathComponent("web.yml"), atomically: true, encoding: .utf8)
+        let (serve, port) = try ExporterTests.serve(config, extra: ["--web.config.file", "web.yml"])
+        defer { serve.stop() }
+        let auth = "-u 'prometheus:right horse'"
+        try await Task.sleep(for: .seconds(2))
+        let before = try ExporterTests.shell("curl -s --max-time 20 \(auth) http://127.0.0.1:\(port)/metrics").output
+        let flood = try ExporterTests.shell(
+            "seq 200 | xargs -P 100 -I{} curl -s -o /dev/null --max-time 30 -w '%{http_code}\\n' -u 'prometheus:wrong{}' http://127.0.0.1:\(port)/metrics"
+        ).output
+        let codes = flood.split(separator: "\n").map(String.init)
+        #expect(codes.count == 200)
+        #expect(codes.contains("503"), "no request was refused: \(Set(codes))")
+        #expect(codes.allSatisfy { $0 == "401" || $0 == "503" }, "\(Set(codes))")
+        let after = try ExporterTests.shell("curl -s --max-time 20 \(auth) http://127.0.0.1:\(port)/metrics").output
+        let runs = ServeTests.value(of: "ewsprobe_probe_runs_total{target=\"up\"}", in: after)
+        let runsBefore = ServeTests.value(of: "ewsprobe_probe_runs_total{target=\"up\"}", in: before)
+        #expect(runs > runsBefore, "no run during the flood")
+        #expect(ServeTests.value(of: "ewsprobe_probe_failures_total{target=\"up\"}", in: after) == 0)
+    }
+
     @Test func webConfigProtectsEveryEndpointWithTLSAndBcrypt() async throws {
         let silent = try HostileServerTests.Hostile("silent")
         defer { silent.process.stop() }
