@@ -2,8 +2,10 @@ import EWSProbe
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 
 /// A small simulated EWS site on loopback, so `ewsprobe demo` shows real results without Exchange.
 /// It answers the EWS URL like on-premises Exchange does without credentials: 401 with one
@@ -81,36 +83,40 @@ public enum DemoSite {
 
     /// The bundled config, pointed at the demo site's port. 127.0.0.2 has nothing listening,
     /// which stands in for a farm node that is down; `closedPort` stands in for a firewall.
-    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int) -> String {
+    /// Every target over HTTPS, as the product is used: the site's certificate comes from the
+    /// demo CA (`caFile`), so the healthy target passes `tls` too.
+    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String) -> String {
         """
         global:
           interval: 15s
           timeout: 5s
         modules:
           cloud_connector:
-            checks: [dns, tcp, auth_methods, forms_auth]
+            checks: [dns, tcp, tls, auth_methods, forms_auth]
+            ca_file: \(caFile)
           farm:
-            checks: [dns, tcp, auth_methods, lb_affinity]
+            checks: [dns, tcp, tls, auth_methods, lb_affinity]
+            ca_file: \(caFile)
           https_node:
             checks: [dns, tcp, tls, auth_methods]
         targets:
           - name: demo-healthy
-            url: http://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
+            url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-one-node-down
-            url: http://farm.demo.test:\(sitePort)/EWS/Exchange.asmx
+            url: https://farm.demo.test:\(sitePort)/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["farm.demo.test:\(sitePort):127.0.0.1,127.0.0.2"]
             labels: {site: demo}
           - name: demo-basic-disabled
-            url: http://mail.demo.test:\(sitePort)/basic-off/EWS/Exchange.asmx
+            url: https://mail.demo.test:\(sitePort)/basic-off/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-forms-login
-            url: http://mail.demo.test:\(sitePort)/forms/EWS/Exchange.asmx
+            url: https://mail.demo.test:\(sitePort)/forms/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
@@ -120,12 +126,12 @@ public enum DemoSite {
             resolve: ["mail.demo.test:\(tlsPort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-farm-not-sticky
-            url: http://mail.demo.test:\(sitePort)/farm/EWS/Exchange.asmx
+            url: https://mail.demo.test:\(sitePort)/farm/EWS/Exchange.asmx
             module: farm
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-port-closed
-            url: http://closed.demo.test:\(closedPort)/EWS/Exchange.asmx
+            url: https://closed.demo.test:\(closedPort)/EWS/Exchange.asmx
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
@@ -137,18 +143,27 @@ public enum DemoSite {
         try DemoTLSSite(hostName: "mail.demo.test").port
     }
 
-    /// Starts the site on 127.0.0.1 and returns its port once it listens, plus the task running it.
-    public static func start(logger: Logger) async throws -> (port: Int, task: Task<Void, any Error>) {
+    /// The names the demo's certificate carries (its targets' hosts).
+    static let hostNames = ["mail.demo.test", "farm.demo.test", "closed.demo.test"]
+
+    /// Starts the site over HTTPS on 127.0.0.1, with a certificate from the demo's own CA, and
+    /// returns its port once it listens, the task running it and the CA file to trust.
+    public static func start(logger: Logger) async throws -> (port: Int, task: Task<Void, any Error>, caFile: String) {
+        let pki = try DemoPKI(names: hostNames)
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(pki.leafPEM.utf8), format: .pem))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.keyPEM.utf8), format: .pem)))
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router(),
+            server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "demo-ews"),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger)
         let task = Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw DemoError(message: "the demo site did not start") }
-        return (port, task)
+        return (port, task, pki.caFile)
     }
 
     /// A loopback port with nothing listening: bind, read the port, close.

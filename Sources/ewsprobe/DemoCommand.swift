@@ -17,7 +17,8 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger(level: logLevel)
         let site = try await DemoSite.start(logger: Logger(label: "demo-site"))
-        let yaml = DemoSite.config(sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS())
+        let yaml = DemoSite.config(
+            sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile)
         let config: ProbeConfig
         do {
             config = try ConfigLoader.load(yaml: yaml, name: "<demo>")

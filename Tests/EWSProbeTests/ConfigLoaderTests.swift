@@ -101,8 +101,12 @@ import Testing
     }
 
     @Test func embeddedDemoConfigIsValid() throws {
-        let config = try ConfigLoader.load(yaml: DemoSite.config(sitePort: 1000, closedPort: 1001, tlsPort: 1002), name: "<demo>")
+        let ca = try LabNetwork.temporaryDirectory("demo-ca").appendingPathComponent("ca.pem")
+        try "".write(to: ca, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(
+            yaml: DemoSite.config(sitePort: 1000, closedPort: 1001, tlsPort: 1002, caFile: ca.path), name: "<demo>")
         #expect(config.targets.count == 7)
+        #expect(config.targets.allSatisfy { $0.url.isTLS }, "the demo shows the product over HTTPS")
         #expect(config.targets.contains { $0.module.checkNames.contains("tls") })
     }
 
