@@ -1,4 +1,5 @@
 import COpenSSL
+import EWSProbe
 import Foundation
 
 /// The demo's own certificate authority: one CA and one leaf for the demo host names, made at
@@ -29,8 +30,9 @@ struct DemoPKI {
         guard let leaf = Self.certificate(subject: names[0], key: leafKey, issuer: (ca, caKey), extensions: leafExtensions)
         else { throw DemoError(message: "cannot create the demo certificate") }
         defer { X509_free(leaf) }
-        guard let caPEM = Self.pem({ PEM_write_bio_X509($0, ca) }), let leafPEM = Self.pem({ PEM_write_bio_X509($0, leaf) }),
-            let keyPEM = Self.pem({ PEM_write_bio_PrivateKey($0, leafKey, nil, nil, 0, nil, nil) })
+        guard let caPEM = PEMText.written(by: { PEM_write_bio_X509($0, ca) }),
+            let leafPEM = PEMText.written(by: { PEM_write_bio_X509($0, leaf) }),
+            let keyPEM = PEMText.written(by: { PEM_write_bio_PrivateKey($0, leafKey, nil, nil, 0, nil, nil) })
         else { throw DemoError(message: "cannot encode the demo certificates") }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-ca-\(getpid()).pem")
         try caPEM.write(to: file, atomically: true, encoding: .utf8)
@@ -66,19 +68,5 @@ struct DemoPKI {
             return nil
         }
         return certificate
-    }
-
-    static func pem(_ write: (OpaquePointer) -> Int32) -> String? {
-        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
-        defer { BIO_free(bio) }
-        guard write(bio) == 1 else { return nil }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = BIO_read(bio, &buffer, Int32(buffer.count))
-            if count <= 0 { break }
-            out += buffer[0..<Int(count)]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

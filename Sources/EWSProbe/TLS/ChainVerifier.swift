@@ -159,17 +159,7 @@ public struct ChainVerifier: Sendable {
     }
 
     static func pem(_ x509: OpaquePointer) -> String? {
-        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
-        defer { BIO_free(bio) }
-        guard PEM_write_bio_X509(bio, x509) == 1 else { return nil }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = BIO_read(bio, &buffer, Int32(buffer.count))
-            if count <= 0 { break }
-            out += buffer[0..<Int(count)]
-        }
-        return String(decoding: out, as: UTF8.self)
+        PEMText.written { PEM_write_bio_X509($0, x509) }
     }
 }
 

@@ -13,19 +13,10 @@ final class DNSLookupLoop: Sendable {
     static let shared = DNSLookupLoop()
 
     private let submissions = Mutex<[DNSLookup]>([])
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    private let sleeping = Atomic<Bool>(false)
+    private let wakePipe = WakePipe()
 
     private init() {
         _ = ares_library_init(ARES_LIB_INIT_ALL)
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { fatalError("pipe failed") }
-        for end in ends {
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-        }
-        (wakeRead, wakeWrite) = (ends[0], ends[1])
         ServiceThread.start("ews-dns") { [self] in self.run() }
     }
 
@@ -45,11 +36,7 @@ final class DNSLookupLoop: Sendable {
         }
     }
 
-    private func wake() {
-        guard sleeping.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-    }
+    private func wake() { wakePipe.wake() }
 
     // MARK: loop thread only
 
@@ -78,18 +65,18 @@ final class DNSLookupLoop: Sendable {
             }
             fds.removeAll(keepingCapacity: true)
             owners.removeAll(keepingCapacity: true)
-            fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: wakePipe.readEnd, events: Int16(POLLIN), revents: 0))
             var waitMs = Int32(60_000)
             for (index, lookup) in active.enumerated() {
                 guard let channel = lookup.channel else { continue }
                 addSockets(of: channel, owner: index, to: &fds, &owners)
                 waitMs = min(waitMs, timeoutMs(channel, deadline: lookup.deadline, now: now))
             }
-            sleeping.store(true, ordering: .releasing)
+            wakePipe.willSleep()
             if submissions.withLock({ !$0.isEmpty }) { waitMs = 0 }
             _ = poll(&fds, nfds_t(fds.count), max(0, waitMs))
-            sleeping.store(false, ordering: .releasing)
-            if fds[0].revents != 0 { drainWake() }
+            wakePipe.didWake()
+            if fds[0].revents != 0 { wakePipe.drain() }
             for (position, fd) in fds.enumerated().dropFirst() where fd.revents != 0 {
                 guard let channel = active[owners[position - 1]].channel else { continue }
                 let readable = fd.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0
@@ -131,10 +118,5 @@ final class DNSLookupLoop: Sendable {
         let continuation = lookup.continuation
         lookup.continuation = nil
         continuation?.resume(returning: outcome)
-    }
-
-    private func drainWake() {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &buffer, buffer.count) > 0 {}
     }
 }

@@ -11,23 +11,13 @@ final class DirectLoop: Sendable {
     static let shared = DirectLoop()
 
     private let submissions = Mutex<[DirectExchange]>([])
-    /// A pipe whose read end wakes poll when work is submitted or cancelled.
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    /// Set while the loop waits in poll: only then does a submission need to write the pipe.
-    private let sleeping = Atomic<Bool>(false)
+    /// Wakes poll when work is submitted or cancelled.
+    private let wakePipe = WakePipe()
 
     private init() {
         // OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a peer that hung
         // up would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
         signal(SIGPIPE, SIG_IGN)
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { fatalError("pipe failed") }
-        for end in ends {
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-        }
-        (wakeRead, wakeWrite) = (ends[0], ends[1])
         ServiceThread.start("ews-direct") { [self] in self.run() }
     }
 
@@ -64,11 +54,7 @@ final class DirectLoop: Sendable {
         wake()
     }
 
-    private func wake() {
-        guard sleeping.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-    }
+    private func wake() { wakePipe.wake() }
 
     // MARK: loop thread only
 
@@ -76,7 +62,6 @@ final class DirectLoop: Sendable {
         var active: [DirectExchange] = []
         var fds: [pollfd] = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
-        var drain = [UInt8](repeating: 0, count: 256)
         while true {
             for exchange in submissions.withLock({ q in
                 defer { q.removeAll(keepingCapacity: true) }; return q
@@ -92,20 +77,20 @@ final class DirectLoop: Sendable {
             active.removeAll { $0.isFinished }
 
             fds.removeAll(keepingCapacity: true)
-            fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: wakePipe.readEnd, events: Int16(POLLIN), revents: 0))
             var nearest = now + .seconds(1)
             for exchange in active {
                 fds.append(pollfd(fd: exchange.fd, events: exchange.interest, revents: 0))
                 nearest = min(nearest, exchange.deadline)
             }
             var wait = max(0, Int32(((nearest - now).seconds * 1000).rounded(.up)))
-            sleeping.store(true, ordering: .releasing)
-            // Work submitted between draining the queue and now found `sleeping` false: look again.
+            wakePipe.willSleep()
+            // Work submitted between draining the queue and now saw the loop awake: look again.
             if submissions.withLock({ !$0.isEmpty }) { wait = 0 }
             let ready = poll(&fds, nfds_t(fds.count), wait)
-            sleeping.store(false, ordering: .releasing)
+            wakePipe.didWake()
             guard ready > 0 else { continue }
-            if fds[0].revents != 0 { while read(wakeRead, &drain, drain.count) > 0 {} }
+            if fds[0].revents != 0 { wakePipe.drain() }
             for (index, exchange) in active.enumerated() where fds[index + 1].revents != 0 {
                 exchange.advance(buffer: buffer)
             }
