@@ -15,9 +15,8 @@ final class BcryptVerifier: Sendable {
         case busy
     }
 
-    /// Two threads and a short queue: a flood of wrong passwords costs two cores' worth of
-    /// bcrypt at most and is refused beyond that, while probing goes on untouched.
-    static let pool = BoundedWorkerPool(name: "ews-bcrypt", threads: 2, queueLimit: 32)
+    /// The server's bcrypt threads, bounded (see `ExporterServer.bcryptPool`).
+    private let pool: BoundedWorkerPool
 
     private let users: [String: String]
     private let verified = Mutex<Set<Data>>([])
@@ -25,8 +24,9 @@ final class BcryptVerifier: Sendable {
     /// A cost-10 hash of a random password, compared against for unknown users.
     static let decoyHash = "$2y$10$hJkPJHG6T62PBEyOckYZo.zl3LeJK63DNEUS8B7Lpu3VrHjAqGR5y"
 
-    init(users: [String: String]) {
+    init(users: [String: String], pool: BoundedWorkerPool) {
         self.users = users
+        self.pool = pool
     }
 
     static func isBcryptHash(_ text: String) -> Bool {
@@ -38,12 +38,12 @@ final class BcryptVerifier: Sendable {
     func verify(user: String, password: String) async -> Verdict {
         guard let hash = users[user] else {
             // An unknown user costs one bcrypt too, so timing does not tell which users exist.
-            let ran = await Self.pool.run { Self.matches(password: password, hash: Self.decoyHash) }
+            let ran = await pool.run { Self.matches(password: password, hash: Self.decoyHash) }
             return ran == nil ? .busy : .rejected
         }
         let key = Self.digest(user + "\u{0}" + password)
         if verified.withLock({ $0.contains(key) }) { return .accepted }
-        guard let matches = await Self.pool.run({ Self.matches(password: password, hash: hash) }) else { return .busy }
+        guard let matches = await pool.run({ Self.matches(password: password, hash: hash) }) else { return .busy }
         if matches {
             verified.withLock { cache in
                 if cache.count >= Self.cacheLimit { cache.removeAll() }

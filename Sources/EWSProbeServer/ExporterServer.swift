@@ -22,9 +22,16 @@ public struct ExporterServer: Sendable {
     public var port: Int
     public var logger: Logger
     public var web: WebOptions
+    public let runtime: ProbeRuntime
     public let store = ResultStore()
     public let metrics = ExporterMetrics()
     let state: ServerState
+    /// Reloads run one at a time on a thread of their own: parsing a large (or hostile) file
+    /// must never hold an event loop, so scrapes go on while it runs.
+    let reloadPool = BoundedWorkerPool(name: "ews-reload", threads: 1, queueLimit: 2)
+    /// Two threads and a short queue for bcrypt: a flood of wrong passwords costs two cores'
+    /// worth at most and is refused beyond that, while probing goes on untouched.
+    let bcryptPool = BoundedWorkerPool(name: "ews-bcrypt", threads: 2, queueLimit: 32)
 
     /// How the endpoints themselves are served and protected.
     public struct WebOptions: Sendable {
@@ -38,10 +45,11 @@ public struct ExporterServer: Sendable {
     }
 
     public init(
-        source: ConfigSource, initial: ProbeConfig, shard: (index: Int, count: Int) = (0, 1), host: String, port: Int,
-        web: WebOptions = WebOptions(), logger: Logger
+        source: ConfigSource, initial: ProbeConfig, runtime: ProbeRuntime, shard: (index: Int, count: Int) = (0, 1), host: String,
+        port: Int, web: WebOptions = WebOptions(), logger: Logger
     ) {
         self.source = source
+        self.runtime = runtime
         self.web = web
         self.shard = shard
         self.host = host
@@ -53,7 +61,7 @@ public struct ExporterServer: Sendable {
     /// Runs until SIGTERM/SIGINT; `onRunning` receives the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         metrics.configLoaded(success: true)
-        let scheduler = ReloadableScheduler(store: store, metrics: metrics, logger: logger)
+        let scheduler = ReloadableScheduler(runtime: runtime, store: store, metrics: metrics, logger: logger)
         scheduler.apply(state.config)
         let reload: @Sendable () async -> Result<ProbeConfig, any Error> = { await self.reload(scheduler) }
         // SIGHUP reloads, like every Prometheus exporter.
@@ -83,17 +91,13 @@ public struct ExporterServer: Sendable {
         try await ServiceGroup(configuration: group).run()
     }
 
-    /// Reloads run one at a time on a thread of their own: parsing a large (or hostile) file
-    /// must never hold an event loop, so scrapes go on while it runs.
-    static let reloadPool = BoundedWorkerPool(name: "ews-reload", threads: 1, queueLimit: 2)
-
     /// Loads the file again; a valid config swaps in atomically, an invalid one is refused and
     /// the running one stays.
     func reload(_ scheduler: ReloadableScheduler) async -> Result<ProbeConfig, any Error> {
         guard case .file = source else {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
-        let outcome = await Self.reloadPool.run { self.reloadNow(scheduler) }
+        let outcome = await reloadPool.run { self.reloadNow(scheduler) }
         return outcome ?? .failure(ReloadError(message: "reloads are already queued; try again when they are done"))
     }
 
@@ -121,11 +125,11 @@ public struct ExporterServer: Sendable {
         let store = self.store
         let metrics = self.metrics
         let state = self.state
-        let logger = self.logger
+        let runtime = self.runtime
         let startedAt = ContinuousClock.now
         let onDemand = OnDemandLimit(limit: web.maxOnDemandProbes)
         let allowProbeURLs = web.allowProbeURLs
-        router.add(middleware: WebGuard(web.config))
+        router.add(middleware: WebGuard(web.config, pool: bcryptPool))
         router.get("/metrics") { _, _ -> Response in
             let chunks = MetricsRenderer.chunks(store: store, metrics: metrics)
             return Response(
@@ -148,9 +152,8 @@ public struct ExporterServer: Sendable {
             // An on-demand run answers this request only: it is not recorded, so an ad-hoc URL
             // never becomes a /metrics series.
             let json = request.uri.queryParameters.get("format") == "json"
-            let scheduler = Scheduler(
-                config: config, store: store, runner: ProbeRunner(includeDetails: json), metrics: metrics, logger: logger)
-            guard let report = await onDemand.run({ await scheduler.runWithTimeout(target) }) else {
+            let probe = GuardedProbe(runner: ProbeRunner(runtime: runtime, includeDetails: json))
+            guard let report = await onDemand.run({ await probe.run(target) }) else {
                 return Self.text("too many on-demand probes running (limit \(onDemand.limit)); retry later\n", status: .tooManyRequests)
             }
             let debug = request.uri.queryParameters.get("debug") == "true"
@@ -252,9 +255,11 @@ final class ReloadableScheduler: Service, Sendable {
     private let metrics: ExporterMetrics
     private let logger: Logger
     private let configs: AsyncStream<ProbeConfig>
+    private let runtime: ProbeRuntime
     private let continuation: AsyncStream<ProbeConfig>.Continuation
 
-    init(store: ResultStore, metrics: ExporterMetrics, logger: Logger) {
+    init(runtime: ProbeRuntime, store: ResultStore, metrics: ExporterMetrics, logger: Logger) {
+        self.runtime = runtime
         self.store = store
         self.metrics = metrics
         self.logger = logger
@@ -271,7 +276,9 @@ final class ReloadableScheduler: Service, Sendable {
             for await config in self.configs {
                 running?.cancel()
                 await running?.value
-                let scheduler = Scheduler(config: config, store: self.store, metrics: self.metrics, logger: self.logger)
+                let scheduler = Scheduler(
+                    config: config, store: self.store, runner: ProbeRunner(runtime: self.runtime), metrics: self.metrics,
+                    logger: self.logger)
                 running = Task { await scheduler.run() }
             }
             running?.cancel()

@@ -15,8 +15,8 @@ struct WebGuard: RouterMiddleware {
     let limiter: TokenBucket?
     let headers: [(HTTPField.Name, String)]
 
-    init(_ config: WebConfig) {
-        verifier = config.users.isEmpty ? nil : BcryptVerifier(users: config.users)
+    init(_ config: WebConfig, pool: BoundedWorkerPool) {
+        verifier = config.users.isEmpty ? nil : BcryptVerifier(users: config.users, pool: pool)
         limiter = config.rateLimit.map { TokenBucket(interval: $0.interval, burst: $0.burst) }
         headers = config.headers.compactMap { name, value in HTTPField.Name(name).map { ($0, value) } }
     }

@@ -27,7 +27,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         guard let (host, port) = ListenAddress.parse(listen) else { failConfig("--listen: expected HOST:PORT") }
         logger.info("demo EWS site on 127.0.0.1:\(site.port)")
-        try await ExporterServer(source: .embedded(config), initial: config, host: host, port: port, logger: logger).run { bound in
+        try await ExporterServer(
+            source: .embedded(config), initial: config, runtime: ProbeRuntime(), host: host, port: port, logger: logger
+        ).run { bound in
             logger.info("ewsprobe demo: status page http://\(host):\(bound)/  metrics http://\(host):\(bound)/metrics")
         }
         site.task.cancel()

@@ -15,7 +15,7 @@ struct EWSProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ewsprobe",
         abstract: "Connection-health monitor and prober for Exchange Web Services endpoints.",
-        version: ExporterMetrics.version,
+        version: BuildInfo.version,
         subcommands: [ProbeCommand.self, ServeCommand.self, CheckConfigCommand.self, DemoCommand.self])
 
     /// ArgumentParser exits 64 on usage errors; the plugin convention wants 3.

@@ -56,7 +56,7 @@ struct ProbeCommand: AsyncParsableCommand {
     func run() async throws {
         let targets = buildTargets()
         KnownSecrets.process.learn(targets.compactMap { target in (try? target.password?.load()).map { ($0, target.username) } })
-        let runner = ProbeRunner()
+        let runner = ProbeRunner(runtime: ProbeRuntime())
         var worst: Int32 = 0
         for target in targets {
             let report = await runner.run(target)

@@ -3,19 +3,6 @@
 public struct AuthMethodsCheck: Check {
     public static let name = "auth_methods"
 
-    /// A small valid EWS request; without credentials the server must challenge it.
-    static let soapBody = Array(
-        """
-        <?xml version="1.0" encoding="utf-8"?>
-        <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" \
-        xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" \
-        xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
-        <soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/></soap:Header>
-        <soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
-        <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></soap:Body>
-        </soap:Envelope>
-        """.utf8)
-
     /// Schemes that must be offered (the cloud connector needs Basic).
     public var required: [String] = ["basic"]
     /// Schemes whose absence is a warning.
@@ -35,6 +22,10 @@ public struct AuthMethodsCheck: Check {
             default: break
             }
         }
+    }
+
+    public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
+        plan.sharesAnonymousSOAP = plan.sharesAnonymousSOAP || true
     }
 
     public func run(_ ctx: ProbeContext) async -> CheckResult {

@@ -1,5 +1,5 @@
 /// The shape every check has: built from its module settings, run against one probe context.
-/// Adding a check means adding a file with a type like this and listing it in `CheckRegistry`.
+/// Adding a check means adding a folder with a type like this and listing it in `CheckRegistry`.
 public protocol Check: Sendable {
     /// The stable name in configs, reports and metrics (`dns`, `tcp`, ...).
     static var name: String { get }
@@ -8,6 +8,12 @@ public protocol Check: Sendable {
     /// The check with the settings block of the same name in a module.
     init(settings: YAMLSection) throws
     func run(_ ctx: ProbeContext) async -> CheckResult
+    /// Adds what this check needs from every run of a target at `url` (see `ProbePlan`).
+    func plan(_ plan: inout ProbePlan, for url: EndpointURL)
+}
+
+extension Check {
+    public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {}
 }
 
 /// Every check ewsprobe knows, in the order the built-in default module runs them.

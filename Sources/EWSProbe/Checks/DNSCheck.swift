@@ -32,6 +32,10 @@ public struct DNSCheck: Check {
         return .server(address: host, port: port)
     }
 
+    public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
+        if let server { plan.resolverSource = server }
+    }
+
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let host = ctx.target.url.host
         let resolution = await ctx.addresses()

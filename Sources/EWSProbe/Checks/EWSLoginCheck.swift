@@ -13,25 +13,6 @@ public struct EWSLoginCheck: Check {
         _ = try settings.entries(allowed: [])
     }
 
-    static func soapRequest(impersonating mailbox: String?) -> [UInt8] {
-        let impersonation =
-            mailbox.map {
-                "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>\(EWSResponseParser.escape($0))"
-                    + "</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>"
-            } ?? ""
-        return Array(
-            """
-            <?xml version="1.0" encoding="utf-8"?>
-            <soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" \
-            xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" \
-            xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages">
-            <soap:Header><t:RequestServerVersion Version="Exchange2013_SP1"/>\(impersonation)</soap:Header>
-            <soap:Body><m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>
-            <m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder></soap:Body>
-            </soap:Envelope>
-            """.utf8)
-    }
-
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
         let target = ctx.target
@@ -67,14 +48,13 @@ public struct EWSLoginCheck: Check {
         ]
         if let mailbox { headers.append(("X-AnchorMailbox", mailbox)) }
         // A fresh connection: never reuse one on which another check saw an unverified certificate.
-        var request = ctx.request(method: "POST", pinnedTo: address, headers: headers, body: Self.soapRequest(impersonating: mailbox))
-        request.freshConnection = true
+        var request = ctx.request(method: "POST", pinnedTo: address, headers: headers, body: SOAPEnvelope.getFolder(impersonating: mailbox))
         request.bodyLimit = 256 * 1024
         let what = mailbox.map { "the inbox of \($0) as \(username) (impersonation)" } ?? "the inbox of \(username)"
         result.trace.append("POST GetFolder inbox as \(username)" + (mailbox.map { ", impersonating \($0)" } ?? ""))
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(request)
+            response = try await ctx.transport.exchange(request, policy: .oneShot)
         } catch {
             result.status = .fail
             result.durationSeconds = timer.elapsed
@@ -91,7 +71,7 @@ public struct EWSLoginCheck: Check {
         result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
         result = judge(response, what: what, base: result)
         result.durationSeconds = timer.elapsed
-        if result.status == .pass, let suffix = ConfigLoader.localOnlySuffix(of: username) {
+        if result.status == .pass, let suffix = UserPrincipalName.localOnlySuffix(of: username) {
             result.status = .warn
             result.reason = "local_upn_suffix"
             result.summary += "; but the UPN suffix \(suffix) is local-only (use the public UPN)"

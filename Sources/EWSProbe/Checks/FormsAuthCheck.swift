@@ -17,6 +17,10 @@ public struct FormsAuthCheck: Check {
         }
     }
 
+    public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
+        plan.sharesAnonymousSOAP = plan.sharesAnonymousSOAP || true
+    }
+
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
         let resolution = await ctx.addresses()
@@ -41,7 +45,7 @@ public struct FormsAuthCheck: Check {
                 // The first hop is the probe's shared anonymous SOAP POST.
                 response =
                     hops.isEmpty
-                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, scope: ctx.scope)
+                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, policy: .pooled(ctx.scope))
             } catch {
                 outcome = (.fail, "request_failed", "\(method) \(url) failed: \(error.message)", nil)
                 break

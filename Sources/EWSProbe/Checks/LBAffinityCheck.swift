@@ -104,7 +104,7 @@ public struct LBAffinityCheck: Check {
             return failure(&result, leg: "census", error)
         }
         // 2. Stability within one kept-alive connection.
-        let scope = ConnectionScope()
+        let scope = ctx.transport.makeScope()
         var legsSeen: [Observation] = []
         do {
             for index in 0..<legs {
@@ -296,24 +296,24 @@ public struct LBAffinityCheck: Check {
     }
 
     func request(
-        _ address: String, _ ctx: ProbeContext, token: [UInt8], scheme: String = "NTLM", cookies: [String], verify: Bool, fresh: Bool
+        _ address: String, _ ctx: ProbeContext, token: [UInt8], scheme: String = "NTLM", cookies: [String], verify: Bool
     )
         -> HTTPRequest
     {
         var headers = [("Content-Type", "text/xml; charset=utf-8"), ("Authorization", "\(scheme) \(Data(token).base64EncodedString())")]
         if !cookies.isEmpty { headers.append(("Cookie", cookies.joined(separator: "; "))) }
         var request = ctx.request(
-            method: "POST", pinnedTo: address, headers: headers, body: AuthMethodsCheck.soapBody, freshConnection: fresh)
+            method: "POST", pinnedTo: address, headers: headers, body: SOAPEnvelope.anonymousGetFolder)
         request.verifyPeer = verify
         return request
     }
 
     /// One NEGOTIATE and the CHALLENGE it gets back, with who sent it.
     func negotiateLeg(_ address: String, _ ctx: ProbeContext, scope: ConnectionScope?, cookies: [String]) async throws -> Observation {
-        let req = request(address, ctx, token: NTLMNegotiate().encoded, cookies: cookies, verify: false, fresh: scope == nil)
+        let req = request(address, ctx, token: NTLMNegotiate().encoded, cookies: cookies, verify: false)
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(req, scope: scope)
+            response = try await ctx.transport.exchange(req, policy: scope.map { .pooled($0) } ?? .oneShot)
         } catch {
             throw LegError.failed("\(error.message)")
         }
@@ -361,17 +361,17 @@ public struct LBAffinityCheck: Check {
     }
 
     func fullHandshake(_ address: String, _ ctx: ProbeContext, client: NTLMv2Client) async -> (ok: Bool, detail: String) {
-        let scope = ConnectionScope()
+        let scope = ctx.transport.makeScope()
         let negotiate = NTLMNegotiate().encoded
         do {
             let first = try await ctx.transport.exchange(
-                request(address, ctx, token: negotiate, cookies: [], verify: true, fresh: false), scope: scope)
+                request(address, ctx, token: negotiate, cookies: [], verify: true), policy: .pooled(scope))
             guard let challenge = Self.challenge(in: first) else {
                 return (false, "leg 2 (CHALLENGE): status \(first.status) without an NTLM challenge")
             }
             let authenticate = client.authenticate(negotiate: negotiate, challenge: challenge)
             let second = try await ctx.transport.exchange(
-                request(address, ctx, token: authenticate, cookies: [], verify: true, fresh: false), scope: scope)
+                request(address, ctx, token: authenticate, cookies: [], verify: true), policy: .pooled(scope))
             let sameConnection = second.connection.newConnections == 0
             guard second.status != 401 else {
                 return (false, "leg 3 (AUTHENTICATE): status 401\(sameConnection ? "" : " (the connection was not kept alive)")")
@@ -387,12 +387,12 @@ public struct LBAffinityCheck: Check {
         let negotiate = NTLMNegotiate().encoded
         do {
             let first = try await ctx.transport.exchange(
-                request(address, ctx, token: negotiate, cookies: [], verify: true, fresh: true), scope: ConnectionScope())
+                request(address, ctx, token: negotiate, cookies: [], verify: true), policy: .oneShot)
             guard let challenge = Self.challenge(in: first) else { return "no challenge on connection A (status \(first.status))" }
             let second = try await ctx.transport.exchange(
                 request(
-                    address, ctx, token: client.authenticate(negotiate: negotiate, challenge: challenge), cookies: [], verify: true,
-                    fresh: true), scope: ConnectionScope())
+                    address, ctx, token: client.authenticate(negotiate: negotiate, challenge: challenge), cookies: [], verify: true),
+                policy: .oneShot)
             return second.status == 401
                 ? "rejected on connection B (401), as expected when NTLM is bound to the connection"
                 : "ACCEPTED on connection B (status \(second.status)): something pools or terminates NTLM in front of the servers"

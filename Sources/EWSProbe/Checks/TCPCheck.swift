@@ -52,18 +52,17 @@ public struct TCPCheck: Check {
         let timeout = min(connectTimeout ?? ctx.remaining, ctx.remaining)
         // One connection per probe where the module sends the SOAP POST anyway (as blackbox's
         // http prober does): the first address's connect is that exchange's.
-        let shareFirst = connectTimeout == nil && ctx.sendsAnonymousSOAP
+        let shareFirst = connectTimeout == nil && ctx.target.plan.sharesAnonymousSOAP
         // Plain http:// with CONNECT_ONLY opens the TCP connection and nothing else.
         let connectURL = "http://\(IPAddress.bracketed(url.host)):\(url.port)/"
         @Sendable func attempt(_ index: Int, _ address: String) async -> Attempt {
-            var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address, freshConnection: true, connectOnly: true)
-            request.standalone = true
+            var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address)
             request.sourceAddress = ctx.target.sourceAddress
             do throws(TransportError) {
                 // The shared POST's connect, without waiting for its answer.
                 let timings =
                     shareFirst && index == 0
-                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings : try await ctx.transport.exchange(request).timings
+                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings : try await ctx.transport.exchange(request, policy: .connectOnly).timings
                 return Attempt(address: address, seconds: timings.connect - timings.nameLookup)
             } catch {
                 // A failure after the connect (TLS, HTTP) is not this check's to judge.

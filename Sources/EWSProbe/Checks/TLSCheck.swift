@@ -76,6 +76,10 @@ public struct TLSCheck: Check {
         public var faults: [Fault] = []
     }
 
+    public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
+        plan.sharesAnonymousSOAP = plan.sharesAnonymousSOAP || url.isTLS
+    }
+
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
         guard ctx.target.url.isTLS else {
@@ -111,9 +115,6 @@ public struct TLSCheck: Check {
         if !shareConnection {
             request.method = "GET"
             request.body = nil
-            request.connectOnly = true
-            request.freshConnection = true
-            request.standalone = true
         }
         // The handshake's facts, judged on their own: what the HTTP exchange does after the
         // handshake (a close, a stall) is for the HTTP checks to report.
@@ -122,7 +123,7 @@ public struct TLSCheck: Check {
             secured =
                 shareConnection
                 ? try await ctx.anonymousSOAPConnection(pinnedTo: address)
-                : SecuredConnection(try await ctx.transport.exchange(request, scope: nil))
+                : SecuredConnection(try await ctx.transport.exchange(request, policy: .connectOnly))
         } catch {
             guard let reached = SecuredConnection(reachedBefore: error, tls: true) else {
                 let text = error.kind == .timeout ? "timed out" : error.message
@@ -145,7 +146,7 @@ public struct TLSCheck: Check {
                     advice: "configure a certificate"))
             return node
         }
-        let outcome = ChainVerifier(caFile: ctx.target.caFile).verify(node.chain)
+        let outcome = ctx.runtime.verifier(caFile: ctx.target.caFile).verify(node.chain)
         node.anchor = outcome.builtChain.count > node.chain.count ? outcome.builtChain.last : nil
         node.faults = analyse(node, outcome: outcome, host: ctx.target.url.host, now: Date().timeIntervalSince1970)
         node.verified = outcome.trusted && !node.faults.contains { $0.reason == "hostname_mismatch" }

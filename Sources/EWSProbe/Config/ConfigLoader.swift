@@ -14,13 +14,6 @@ public enum ConfigLoader {
         "username", "password_file", "password_env", "mailbox_check", "password", "source_address",
     ]
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
-    static let localOnlySuffixes = [".local", ".lan", ".internal", ".localdomain", ".corp"]
-
-    /// The local-only UPN suffix of a login name, if it has one (the seeds advise against them).
-    static func localOnlySuffix(of username: String) -> String? {
-        localOnlySuffixes.first { username.lowercased().hasSuffix($0) }
-    }
-
     public static func load(file path: String) throws -> ProbeConfig {
         var state = LoadState()
         let root = try parse(file: path)
@@ -301,7 +294,7 @@ public enum ConfigLoader {
         if username != nil, let refusal = CredentialPolicy.refusal(for: url) {
             throw (usernameSection ?? item).error(refusal)
         }
-        if let username, let section = usernameSection, let suffix = localOnlySuffix(of: username) {
+        if let username, let section = usernameSection, let suffix = UserPrincipalName.localOnlySuffix(of: username) {
             state.warnings.append(
                 ConfigWarning(
                     file: section.file, line: section.line, key: section.path,

@@ -56,8 +56,10 @@ public struct ModuleConfig: Sendable {
 /// One EWS endpoint to watch.
 public struct TargetConfig: Sendable {
     public var name: String
-    public var url: EndpointURL
-    public var module: ModuleConfig
+    public var url: EndpointURL { didSet { plan = ProbePlan(module: module, url: url) } }
+    public var module: ModuleConfig { didSet { plan = ProbePlan(module: module, url: url) } }
+    /// What the module's checks need from each run, kept in step with `module` and `url`.
+    public private(set) var plan: ProbePlan
     public var interval: Duration
     public var timeout: Duration
     public var labels: [(String, String)]
@@ -87,6 +89,7 @@ public struct TargetConfig: Sendable {
         self.username = username
         self.password = password
         self.mailboxCheck = mailboxCheck
+        plan = ProbePlan(module: module, url: url)
     }
 
     /// The pin that applies to the URL's host and port, if any.

@@ -24,13 +24,15 @@ public struct AddressResolution: Sendable {
 /// a TLS handshake serve the HTTP exchanges that follow.
 public final class ProbeContext: Sendable {
     public let target: TargetConfig
-    public let transport: Transport
+    public let runtime: ProbeRuntime
+    /// Where the checks' HTTP goes: the runtime's transport, or a test's fake.
+    public let transport: any HTTPTransport
     /// The probe's private connection pool, made when a check first asks: most probes only send
     /// standalone requests, and a curl share handle costs a wake of the curl thread to free.
     public var scope: ConnectionScope {
         lazyScope.withLock { scope in
             if let scope { return scope }
-            let created = ConnectionScope()
+            let created = transport.makeScope()
             scope = created
             return created
         }
@@ -45,20 +47,15 @@ public final class ProbeContext: Sendable {
     private let loadedPassword = Mutex<Result<Secret, SecretError>?>(nil)
 
     public init(
-        target: TargetConfig, transport: Transport = Transport(), resolver: Resolver? = nil, deadline: ContinuousClock.Instant? = nil,
+        target: TargetConfig, runtime: ProbeRuntime, transport: (any HTTPTransport)? = nil, deadline: ContinuousClock.Instant? = nil,
         includeDetails: Bool = true
     ) {
         self.includeDetails = includeDetails
         self.target = target
-        self.transport = transport
-        self.resolver = resolver ?? ProbeContext.resolver(for: target.module)
+        self.runtime = runtime
+        self.transport = transport ?? runtime.transport
+        self.resolver = runtime.resolver(target.plan.resolverSource)
         self.deadline = deadline ?? ContinuousClock.now + target.timeout
-    }
-
-    /// The resolver the module's `dns` check names, else the system's.
-    static func resolver(for module: ModuleConfig) -> Resolver {
-        let dns = module.checks.compactMap { $0 as? DNSCheck }.first
-        return Resolver(source: dns?.server ?? .system)
     }
 
     /// The target's password, read once per run: the checks that send it and the redaction of
@@ -127,28 +124,17 @@ public final class ProbeContext: Sendable {
     private func soapExchange(pinnedTo address: String) -> PendingExchange {
         soapExchanges.withLock { exchanges in
             if let exchange = exchanges[address] { return exchange }
-            var request = anonymousSOAPRequest(pinnedTo: address)
-            request.standalone = true
-            // A standalone request needs no pool; others (proxied, say) go through libcurl's.
-            let exchange = transport.start(request, scope: request.direct ? nil : scope)
+            let exchange = transport.start(anonymousSOAPRequest(pinnedTo: address), policy: .oneShot)
             exchanges[address] = exchange
             return exchange
-        }
-    }
-
-    /// Whether a check of the module sends the anonymous SOAP POST to the first address: then
-    /// `tcp` reads that connection's connect instead of opening one of its own.
-    public var sendsAnonymousSOAP: Bool {
-        target.module.checks.contains { check in
-            check is AuthMethodsCheck || check is FormsAuthCheck || (check is TLSCheck && target.url.isTLS)
         }
     }
 
     public func anonymousSOAPRequest(pinnedTo address: String) -> HTTPRequest {
         var request = self.request(
             method: "POST", pinnedTo: address,
-            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", "ewsprobe/\(ExporterMetrics.version)")],
-            body: AuthMethodsCheck.soapBody)
+            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", BuildInfo.userAgent)],
+            body: SOAPEnvelope.anonymousGetFolder)
         request.verifyPeer = false
         request.allowLegacyTLS = true
         request.captureCertificates = target.url.isTLS
@@ -158,12 +144,11 @@ public final class ProbeContext: Sendable {
 
     /// A request to the target URL with the target's TLS settings, pinned to `address`.
     public func request(
-        method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil,
-        freshConnection: Bool = false
+        method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil
     ) -> HTTPRequest {
         var request = HTTPRequest(
             url: target.url.description, method: method, headers: headers, body: body, timeout: remaining,
-            pinnedAddress: address, freshConnection: freshConnection, caFile: target.caFile)
+            pinnedAddress: address, caFile: target.caFile)
         request.endpoint = target.url
         request.sourceAddress = target.sourceAddress
         return request

@@ -2,20 +2,20 @@ import Foundation
 
 /// Runs every check of a target's module once, in order, within the target's timeout.
 public struct ProbeRunner: Sendable {
-    public var transport: Transport
+    public var runtime: ProbeRuntime
     /// Whether checks build their JSON details: only a JSON report shows them, and the
     /// scheduler's stored reports drop them.
     public var includeDetails: Bool
 
-    public init(transport: Transport = Transport(), includeDetails: Bool = true) {
-        self.transport = transport
+    public init(runtime: ProbeRuntime, includeDetails: Bool = true) {
+        self.runtime = runtime
         self.includeDetails = includeDetails
     }
 
     public func run(_ target: TargetConfig) async -> ProbeReport {
         let startedAt = Date().timeIntervalSince1970
         let clockStart = ContinuousClock.now
-        let ctx = ProbeContext(target: target, transport: transport, includeDetails: includeDetails)
+        let ctx = ProbeContext(target: target, runtime: runtime, includeDetails: includeDetails)
         var results: [CheckResult] = []
         var timedOut = false
         for check in target.module.checks {

@@ -59,8 +59,8 @@ public final class ResultStore: Sendable {
         var lastLagSeconds: Double = 0
         var series: RenderedSeries
 
-        init(target: TargetConfig) {
-            series = MetricsRenderer.series(target: target, report: nil, runs: 0, failedRuns: 0)
+        init(target: TargetConfig, renderer: any ResultRenderer) {
+            series = renderer.series(target: target, report: nil, runs: 0, failedRuns: 0)
         }
     }
 
@@ -78,8 +78,10 @@ public final class ResultStore: Sendable {
     }
     private let state = Mutex(State())
     private let traceBudget: Int
+    private let renderer: any ResultRenderer
 
-    public init(traceBudget: Int = ResultStore.defaultTraceBudget) {
+    public init(renderer: any ResultRenderer, traceBudget: Int = ResultStore.defaultTraceBudget) {
+        self.renderer = renderer
         self.traceBudget = traceBudget
     }
 
@@ -91,8 +93,8 @@ public final class ResultStore: Sendable {
             next.configs = targets
             next.results.reserveCapacity(targets.count)
             for target in targets {
-                var results = state.index[target.name].map { state.results[$0] } ?? Results(target: target)
-                results.series = MetricsRenderer.series(
+                var results = state.index[target.name].map { state.results[$0] } ?? Results(target: target, renderer: renderer)
+                results.series = renderer.series(
                     target: target, report: results.latest, runs: results.runs, failedRuns: results.failedRuns)
                 next.index[target.name] = next.results.count
                 next.results.append(results)
@@ -111,8 +113,8 @@ public final class ResultStore: Sendable {
         guard let current else { return }
         let runs = current.runs + 1
         let failedRuns = current.failedRuns + (report.status == .fail ? 1 : 0)
-        let series = MetricsRenderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
-        let trace = HumanReport.render(report, verbose: true)
+        let series = renderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
+        let trace = renderer.trace(report)
         let compact = Self.compacted(report)
         let record = RunRecord(
             startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
@@ -174,7 +176,7 @@ public final class ResultStore: Sendable {
     }
 
     /// The rendered series of every target in configuration order (a scrape).
-    func renderedSeries() -> [RenderedSeries] {
+    public func renderedSeries() -> [RenderedSeries] {
         state.withLock { state in state.results.map(\.series) }
     }
 

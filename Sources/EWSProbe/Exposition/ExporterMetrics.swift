@@ -4,7 +4,6 @@ import Prometheus
 /// The exporter's own metrics, kept across scrapes in a swift-prometheus registry: build info,
 /// configuration reloads, scheduler lag, probes in flight, probe durations per check.
 public final class ExporterMetrics: Sendable {
-    public static let version = "0.1.0"
 
     public let registry = PrometheusCollectorRegistry()
     private let lag: ValueHistogram
@@ -15,7 +14,7 @@ public final class ExporterMetrics: Sendable {
 
     public init() {
         let build = registry.gauge(
-            "ewsprobe_build_info", [("version", ExporterMetrics.version)],
+            "ewsprobe_build_info", [("version", BuildInfo.version)],
             help: "Build information of the running ewsprobe; the value is always 1.")
         build.value(1)
         lag = registry.histogram(

@@ -32,17 +32,6 @@ public enum JSONReport {
 
     static func rounded(_ seconds: Double) -> Double { (seconds * 1_000_000).rounded() / 1_000_000 }
 
-    /// RFC 3339 UTC with second precision, as the contract shows.
-    public static func timestamp(_ seconds: Double) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        // Digits by hand: String(format:) goes through Foundation's formatter on every probe.
-        func digits(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
-        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2) + "T"
-            + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "Z"
-    }
+    /// Kept for callers of the report's own name for the format.
+    public static func timestamp(_ seconds: Double) -> String { Timestamp.text(seconds) }
 }

@@ -30,8 +30,11 @@ public struct ChainVerifier: Sendable {
     public var caFile: String?
     /// Verification time (tests pin it); nil means now.
     public var time: Double?
+    /// The process's trust stores and the verdicts reached with them.
+    let stores: TrustStores
 
-    public init(caFile: String? = nil, time: Double? = nil) {
+    public init(stores: TrustStores, caFile: String? = nil, time: Double? = nil) {
+        self.stores = stores
         self.caFile = caFile
         self.time = time
     }
@@ -45,7 +48,7 @@ public struct ChainVerifier: Sendable {
         guard !chain.isEmpty else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
         }
-        guard let (store, generation) = ChainVerifier.makeStore(caFile: caFile) else {
+        guard let (store, generation) = stores.makeStore(caFile: caFile) else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "cannot load the trust store")], builtChain: [])
         }
         defer { X509_STORE_free(store) }
@@ -53,9 +56,9 @@ public struct ChainVerifier: Sendable {
         guard time == nil, chain.allSatisfy({ !$0.sha256.isEmpty }) else { return verify(chain, in: store) }
         let key = VerdictCache.key(chain, storeGeneration: generation)
         let now = Date().timeIntervalSince1970
-        if let outcome = VerdictCache.shared.outcome(for: key, chain: chain, now: now) { return outcome }
+        if let outcome = stores.verdicts.outcome(for: key, chain: chain, now: now) { return outcome }
         let outcome = verify(chain, in: store)
-        VerdictCache.shared.keep(outcome, for: key, chain: chain, now: now)
+        stores.verdicts.keep(outcome, for: key, chain: chain, now: now)
         return outcome
     }
 
@@ -93,53 +96,6 @@ public struct ChainVerifier: Sendable {
             unique.append(fault)
         }
         return Outcome(faults: unique, builtChain: built)
-    }
-
-    /// Trust stores by extra CA file. Loading the system bundle parses every public root (~10 ms),
-    /// so each store is built once and shared: X509_STORE is safe to use from several threads
-    /// once built. A changed CA file is picked up when its modification time changes, looked at
-    /// no more than once a second (a stat per verification was 0.4 % of a probe).
-    private static let stores = Mutex<[String: StoreEntry]>([:])
-
-    private struct StoreEntry {
-        var modified: Int?
-        var checked: ContinuousClock.Instant
-        var store: UnsafeSendable<OpaquePointer>
-        /// Tells stores apart in the verdict cache (an address could be reused after a free).
-        var generation: Int
-    }
-    private static let generations = Atomic<Int>(0)
-
-    /// The shared store for `caFile` (one reference for the caller to free) and its generation.
-    static func makeStore(caFile: String?) -> (OpaquePointer, Int)? {
-        let key = caFile ?? ""
-        let now = ContinuousClock.now
-        return stores.withLock { cache -> (OpaquePointer, Int)? in
-            // Within a second of the last look (or without a CA file) the store is taken as is.
-            let recent = caFile == nil || cache[key].map { now - $0.checked < .seconds(1) } == true
-            // stat, not FileManager: this runs on the probes' path.
-            var info = stat()
-            let modified =
-                recent
-                ? cache[key]?.modified
-                : caFile.flatMap { stat($0, &info) == 0 ? info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec : nil }
-            if let entry = cache[key], entry.modified == modified {
-                if !recent { cache[key]?.checked = now }
-                X509_STORE_up_ref(entry.store.value)
-                return (entry.store.value, entry.generation)
-            }
-            guard let store = X509_STORE_new() else { return nil }
-            X509_STORE_set_default_paths(store)
-            if let caFile, !addCertificates(from: caFile, to: store) {
-                X509_STORE_free(store)
-                return nil
-            }
-            if let old = cache[key] { X509_STORE_free(old.store.value) }
-            let generation = generations.add(1, ordering: .relaxed).newValue
-            cache[key] = StoreEntry(modified: modified, checked: now, store: UnsafeSendable(store), generation: generation)
-            X509_STORE_up_ref(store)
-            return (store, generation)
-        }
     }
 
     /// Adds every PEM certificate of `path`, read without blocking (OpenSSL's own loader would

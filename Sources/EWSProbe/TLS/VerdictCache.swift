@@ -6,7 +6,6 @@ import Synchronization
 /// caches do. It is never reused past a moment that could change it: the first `notAfter` in the
 /// chain OpenSSL built, a `notBefore` still ahead, or a new trust store (the CA file changed).
 final class VerdictCache: Sendable {
-    static let shared = VerdictCache()
     static let lifetime = 600.0
     /// Past this many verdicts the expired ones go, and all of them if none had expired.
     static let capacity = 50_000

@@ -4,7 +4,7 @@ import Synchronization
 /// SOAP POST. Checks that judge only the connection (`tcp`'s connect, `tls`'s handshake) get it
 /// as soon as the handshake is done, so a server that then stalls or closes costs them nothing;
 /// checks that judge the answer wait for it.
-final class PendingExchange: Sendable {
+public final class PendingExchange: Sendable {
     let secured = OneShot<Result<SecuredConnection, TransportError>>()
     let answer = OneShot<Result<HTTPResponse, TransportError>>()
     private let isTLS: Bool

@@ -6,8 +6,6 @@ import Synchronization
 /// interface, and bridges each to async/await. Blocking curl work never touches Swift's
 /// cooperative pool, and thousands of probes cost file descriptors, not threads.
 public final class CurlEventLoop: Sendable {
-    public static let shared = CurlEventLoop()
-
     private struct Queue {
         var submissions: [CurlTransfer] = []
         var cancellations: [CurlTransfer] = []
@@ -17,7 +15,11 @@ public final class CurlEventLoop: Sendable {
     private let multi: UnsafeSendable<UnsafeMutableRawPointer>
     private let queue = Mutex(Queue())
 
-    private init() {
+    /// Transfers waiting for their handshake facts (see `HandshakeRegistry`).
+    let handshakes = HandshakeRegistry()
+
+    /// Starts the loop's thread; `ProbeRuntime` makes the process's one loop.
+    init() {
         _ = CurlEventLoop.globalInit
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = UnsafeSendable(multi)
@@ -29,9 +31,9 @@ public final class CurlEventLoop: Sendable {
         curl_global_init(EWSCURL_GLOBAL_ALL)
     }()
 
-    /// Runs one exchange; `scope` keeps connections for later exchanges of the same probe.
-    func perform(_ request: HTTPRequest, scope: ConnectionScope?) async throws(TransportError) -> HTTPResponse {
-        let transfer = CurlTransfer(request: request, scope: scope)
+    /// Runs one exchange; a pooled scope keeps connections for later exchanges of the same probe.
+    func perform(_ request: HTTPRequest, policy: ConnectionPolicy) async throws(TransportError) -> HTTPResponse {
+        let transfer = CurlTransfer(request: request, policy: policy, handshakes: handshakes)
         let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 transfer.setContinuation(continuation)

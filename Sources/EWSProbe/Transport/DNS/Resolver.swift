@@ -29,13 +29,15 @@ public struct Resolver: Sendable {
     }
 
     public var source: Source
+    let loop: DNSLookupLoop
 
-    public init(source: Source = .system) {
+    public init(source: Source = .system, loop: DNSLookupLoop) {
         self.source = source
+        self.loop = loop
     }
 
     /// IPv4 addresses first, then IPv6, without duplicates.
     public func resolve(_ host: String, timeout: Duration) async -> Result<[String], ResolveFailure> {
-        await DNSLookupLoop.shared.lookup(host, source: source, deadline: ContinuousClock.now + timeout)
+        await loop.lookup(host, source: source, deadline: ContinuousClock.now + timeout)
     }
 }

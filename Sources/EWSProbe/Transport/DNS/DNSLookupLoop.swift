@@ -9,13 +9,12 @@ import Synchronization
 /// Drives every DNS lookup of the process on one thread with c-ares and poll(2): a lookup
 /// costs a socket, not a thread, so no number of silent DNS servers can occupy the resolver,
 /// and each lookup ends at its own deadline whatever /etc/resolv.conf's timeout says.
-final class DNSLookupLoop: Sendable {
-    static let shared = DNSLookupLoop()
-
+public final class DNSLookupLoop: Sendable {
     private let submissions = Mutex<[DNSLookup]>([])
     private let wakePipe = WakePipe()
 
-    private init() {
+    /// Starts the loop's thread; `ProbeRuntime` makes the process's one loop.
+    init() {
         _ = ares_library_init(ARES_LIB_INIT_ALL)
         ServiceThread.start("ews-dns") { [self] in self.run() }
     }

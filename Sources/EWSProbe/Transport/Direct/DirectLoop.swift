@@ -8,21 +8,20 @@ import Synchronization
 /// Drives every `DirectExchange` of the process on one thread with poll(2), bridged to
 /// async/await like `CurlEventLoop`: thousands of probes cost file descriptors, not threads.
 final class DirectLoop: Sendable {
-    static let shared = DirectLoop()
-
     private let submissions = Mutex<[DirectExchange]>([])
     /// Wakes poll when work is submitted or cancelled.
     private let wakePipe = WakePipe()
 
-    private init() {
-        // OpenSSL writes to the socket with write(2), not send(MSG_NOSIGNAL): a peer that hung
-        // up would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
-        signal(SIGPIPE, SIG_IGN)
+    /// Starts the loop's thread. SIGPIPE must be ignored first (`ProbeRuntime` does): OpenSSL
+    /// writes with write(2), not send(MSG_NOSIGNAL).
+    init() {
         ServiceThread.start("ews-direct") { [self] in self.run() }
     }
 
-    func perform(_ request: HTTPRequest, url: EndpointURL, address: String) async throws(TransportError) -> HTTPResponse {
-        let exchange = DirectExchange(request: request, url: url, address: address)
+    func perform(_ request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool) async throws(TransportError)
+        -> HTTPResponse
+    {
+        let exchange = DirectExchange(request: request, url: url, address: address, connectOnly: connectOnly)
         let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 exchange.onComplete = { continuation.resume(returning: $0) }
@@ -36,8 +35,8 @@ final class DirectLoop: Sendable {
 
     /// Runs an exchange without a task waiting on it: its handshake and its answer are
     /// published to `pending` from the loop thread.
-    func start(_ request: HTTPRequest, url: EndpointURL, address: String, pending: PendingExchange) {
-        let exchange = DirectExchange(request: request, url: url, address: address)
+    func start(_ request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool, pending: PendingExchange) {
+        let exchange = DirectExchange(request: request, url: url, address: address, connectOnly: connectOnly)
         exchange.onSecured = { pending.connectionSecured($0) }
         exchange.onComplete = { pending.finish($0) }
         pending.onCancel { [self] in cancel(exchange) }

@@ -44,13 +44,17 @@ final class DirectExchange: @unchecked Sendable {
     private var connection = ConnectionFacts()
     private var tls = TLSFacts()
 
-    init(request: HTTPRequest, url: EndpointURL, address: String) {
+    /// Only open the connection (and do the handshake), send nothing.
+    let connectOnly: Bool
+
+    init(request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool) {
+        self.connectOnly = connectOnly
         self.request = request
         self.url = url
         self.address = address
         deadline = ContinuousClock.now + request.timeout
         reader = ResponseReader(
-            headerLimit: CurlTransfer.headerByteLimit, bodyLimit: request.bodyLimit, bodyExpected: request.method != "HEAD")
+            headerLimit: ResponseReader.headerByteLimit, bodyLimit: request.bodyLimit, bodyExpected: request.method != "HEAD")
         connection.peerAddress = address
         connection.peerPort = url.port
     }
@@ -65,12 +69,11 @@ final class DirectExchange: @unchecked Sendable {
     func begin() {
         let v6 = IPAddress.isV6(address)
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return fail(.other, 7, "socket: \(String(cString: strerror(errno)))", errno: errno) }
+        guard fd >= 0 else { return fail(.other, "socket: \(String(cString: strerror(errno)))", errno: errno) }
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         if let source = request.sourceAddress, !bindSource(source, v6: v6) {
-            // libcurl's CURLE_INTERFACE_FAILED for the same fault.
-            return fail(.other, 45, "Couldn't bind to '\(source)': \(String(cString: strerror(errno)))", errno: errno)
+            return fail(.other, "Couldn't bind to '\(source)': \(String(cString: strerror(errno)))", errno: errno)
         }
         let rc: Int32
         if v6 {
@@ -147,14 +150,14 @@ final class DirectExchange: @unchecked Sendable {
         guard stage != .finished, now >= deadline else { return }
         let ms = Int(elapsed * 1000)
         if stage == .connecting {
-            fail(.timeout, 28, "Connection timed out after \(ms) milliseconds", errno: ETIMEDOUT)
+            fail(.timeout, "Connection timed out after \(ms) milliseconds", errno: ETIMEDOUT)
         } else {
-            fail(.timeout, 28, "Operation timed out after \(ms) milliseconds with \(reader.body.count) bytes received", errno: 0)
+            fail(.timeout, "Operation timed out after \(ms) milliseconds with \(reader.body.count) bytes received", errno: 0)
         }
     }
 
     func cancel() {
-        fail(.cancelled, 42, "cancelled", errno: 0)
+        fail(.cancelled, "cancelled", errno: 0)
     }
 
     private func connected() {
@@ -168,7 +171,7 @@ final class DirectExchange: @unchecked Sendable {
         connection.newConnections = 1
         if url.isTLS {
             let context = request.allowLegacyTLS ? ClientTLSContext.legacy.value : ClientTLSContext.standard.value
-            guard let ssl = SSL_new(context) else { return fail(.tls, 35, "SSL_new failed", errno: 0) }
+            guard let ssl = SSL_new(context) else { return fail(.tls, "SSL_new failed", errno: 0) }
             self.ssl = ssl
             SSL_set_fd(ssl, fd)
             if !IPAddress.isLiteral(url.host) { _ = ewsossl_set_sni(ssl, url.host) }
@@ -184,7 +187,7 @@ final class DirectExchange: @unchecked Sendable {
         let text = String(cString: strerror(code))
         let message = "Failed to connect to \(IPAddress.bracketed(address)) port \(url.port) after \(Int(elapsed * 1000)) ms: \(text)"
         let kind: TransportError.Kind = code == ECONNREFUSED ? .refused : code == ETIMEDOUT ? .timeout : .unreachable
-        fail(kind, 7, message, errno: code)
+        fail(kind, message, errno: code)
     }
 
     private func handshake() {
@@ -206,12 +209,12 @@ final class DirectExchange: @unchecked Sendable {
             return
         }
         if wouldBlock(rc) { return }
-        fail(.tls, 35, Self.openSSLError(ssl, rc, in: IPAddress.endpoint(address, url.port)), errno: 0)
+        fail(.tls, Self.openSSLError(ssl, rc, in: IPAddress.endpoint(address, url.port)), errno: 0)
     }
 
     private func startRequest() {
         timings.preTransfer = elapsed
-        if request.connectOnly { return succeed() }
+        if connectOnly { return succeed() }
         outgoing = requestBytes()
         stage = .sending
         send()
@@ -233,7 +236,7 @@ final class DirectExchange: @unchecked Sendable {
                 continue
             }
             if wouldBlock(n) { return }
-            return fail(.protocolError, 55, "Failed sending the request: \(ioError(n))", errno: errno)
+            return fail(.protocolError, "Failed sending the request: \(ioError(n))", errno: errno)
         }
         stage = .receiving
         interest = Int16(POLLIN)
@@ -266,7 +269,7 @@ final class DirectExchange: @unchecked Sendable {
                     return failParse(error)
                 }
             }
-            return fail(.protocolError, 56, "Failure when receiving data from the peer: \(ioError(n))", errno: errno)
+            return fail(.protocolError, "Failure when receiving data from the peer: \(ioError(n))", errno: errno)
         }
     }
 
@@ -307,9 +310,9 @@ final class DirectExchange: @unchecked Sendable {
 
     private func failParse(_ failure: ResponseReader.Failure) {
         switch failure {
-        case .tooLarge(let text): fail(.tooLarge, 23, text, errno: 0)
-        case .malformed(let text): fail(.protocolError, 8, "Weird server reply: \(text)", errno: 0)
-        case .empty: fail(.protocolError, 52, "Empty reply from server", errno: 0)
+        case .tooLarge(let text): fail(.tooLarge, text, errno: 0)
+        case .malformed(let text): fail(.protocolError, "Weird server reply: \(text)", errno: 0)
+        case .empty: fail(.protocolError, "Empty reply from server", errno: 0)
         }
     }
 
@@ -333,12 +336,12 @@ final class DirectExchange: @unchecked Sendable {
         complete(.success(response))
     }
 
-    private func fail(_ kind: TransportError.Kind, _ curlCode: Int, _ message: String, errno code: Int32) {
+    private func fail(_ kind: TransportError.Kind, _ message: String, errno code: Int32) {
         timings.total = elapsed
         complete(
             .failure(
                 TransportError(
-                    kind: kind, curlCode: curlCode, osErrno: Int(code), message: message, timings: timings,
+                    kind: kind, curlCode: nil, osErrno: Int(code), message: message, timings: timings,
                     connection: connection, tls: tls)))
     }
 

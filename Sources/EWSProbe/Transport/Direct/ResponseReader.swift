@@ -32,6 +32,8 @@ struct ResponseReader {
     private var headBytes = 0
     private var receivedAny = false
 
+    /// Bytes of response head either client accepts before calling the answer too large.
+    static let headerByteLimit = 256 * 1024
     /// A chunk-size or trailer line longer than this is not HTTP.
     static let controlLineLimit = 4096
 

@@ -7,10 +7,11 @@ import Synchronization
 /// and the continuation to resume. Created by any thread; configured, driven and finished on the
 /// curl loop thread only (the lock guards the hand-over and cancellation).
 final class CurlTransfer: @unchecked Sendable {
-    static let headerByteLimit = 256 * 1024
-
+    
     let request: HTTPRequest
-    let scope: ConnectionScope?
+    let policy: ConnectionPolicy
+    /// Connections kept for later exchanges of the same scope; nil: a connection of its own.
+    var scope: ConnectionScope? { policy.scope }
     private(set) var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var connectToList: UnsafeMutablePointer<curl_slist>?
@@ -22,9 +23,9 @@ final class CurlTransfer: @unchecked Sendable {
     private var bodyTruncated = false
     private var headersTooLarge = false
     /// Set from OpenSSL's info callback when the handshake completes.
-    fileprivate var negotiatedVersion = ""
-    fileprivate var negotiatedCipher = ""
-    fileprivate var peerChain: [X509Object] = []
+    var negotiatedVersion = ""
+    var negotiatedCipher = ""
+    var peerChain: [X509Object] = []
     private var handshakeID = 0
 
     private struct Control {
@@ -33,9 +34,12 @@ final class CurlTransfer: @unchecked Sendable {
     }
     private let control = Mutex(Control())
 
-    init(request: HTTPRequest, scope: ConnectionScope?) {
+    private let handshakes: HandshakeRegistry
+
+    init(request: HTTPRequest, policy: ConnectionPolicy, handshakes: HandshakeRegistry) {
         self.request = request
-        self.scope = scope
+        self.policy = policy
+        self.handshakes = handshakes
     }
 
     func setContinuation(_ continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>) {
@@ -86,11 +90,13 @@ final class CurlTransfer: @unchecked Sendable {
         set(CURLOPT_PROXY, request.proxy ?? "")
         set(CURLOPT_DNS_CACHE_TIMEOUT, 0)
         if request.http11 { set(CURLOPT_HTTP_VERSION, EWSCURL_HTTP_VERSION_1_1) }
-        if request.freshConnection {
+        // Without a scope a connection would linger in the shared pool where another probe could
+        // pick it up: it is closed instead.
+        if scope == nil {
             set(CURLOPT_FRESH_CONNECT, 1)
             set(CURLOPT_FORBID_REUSE, 1)
         }
-        if request.connectOnly { set(CURLOPT_CONNECT_ONLY, 1) }
+        if policy.isConnectOnly { set(CURLOPT_CONNECT_ONLY, 1) }
         // "host!" makes curl bind to the address itself, never look it up as an interface name.
         if let source = request.sourceAddress { set(CURLOPT_INTERFACE, "host!\(source)") }
         if let address = request.pinnedAddress, let url = EndpointURL(request.url) {
@@ -121,15 +127,16 @@ final class CurlTransfer: @unchecked Sendable {
             // first: the largest single cost of a probe, measured with callgrind.)
             // The SSL_CTX outlives this transfer when the connection is kept: it gets an ID, not
             // a pointer, and the ID is forgotten when the transfer ends.
-            handshakeID = HandshakeRegistry.register(self)
-            results.append(ewscurl_setopt_sslctx(h, CURLOPT_SSL_CTX_FUNCTION, curlSSLContext))
-            results.append(ewscurl_setopt_ptr(h, CURLOPT_SSL_CTX_DATA, UnsafeRawPointer(bitPattern: handshakeID)))
+            handshakeID = handshakes.register(self)
+            results.append(ewscurl_setopt_sslctx(h, CURLOPT_SSL_CTX_FUNCTION, HandshakeRegistry.contextCallback))
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_SSL_CTX_DATA, handshakes.opaque))
+            results.append(ewscurl_setopt_ptr(h, CURLOPT_PRIVATE, UnsafeRawPointer(bitPattern: handshakeID)))
         }
         if request.allowLegacyTLS {
             set(CURLOPT_SSLVERSION, EWSCURL_SSLVERSION_TLSv1_0)
             set(CURLOPT_SSL_CIPHER_LIST, "DEFAULT:@SECLEVEL=0")
         }
-        if let scope { results.append(ewscurl_setopt_ptr(h, CURLOPT_SHARE, UnsafeRawPointer(scope.share))) }
+        if let share = scope?.share { results.append(ewscurl_setopt_ptr(h, CURLOPT_SHARE, UnsafeRawPointer(share))) }
 
         switch request.method {
         case "GET": break
@@ -172,7 +179,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     fileprivate func receiveHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
         headerBytes += bytes.count
-        if headerBytes > CurlTransfer.headerByteLimit {
+        if headerBytes > ResponseReader.headerByteLimit {
             headersTooLarge = true
             return false
         }
@@ -244,7 +251,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func message(_ code: CURLcode) -> String {
-        if headersTooLarge { return "response headers exceed \(CurlTransfer.headerByteLimit) bytes" }
+        if headersTooLarge { return "response headers exceed \(ResponseReader.headerByteLimit) bytes" }
         let text = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return text.isEmpty ? String(cString: curl_easy_strerror(code)) : text
     }
@@ -307,9 +314,9 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func release() {
-        if handshakeID != 0 { HandshakeRegistry.forget(handshakeID) }
+        if handshakeID != 0 { handshakes.forget(handshakeID) }
         if let h = easy {
-            if scope != nil { _ = ewscurl_setopt_ptr(h, CURLOPT_SHARE, nil) }
+            if scope?.share != nil { _ = ewscurl_setopt_ptr(h, CURLOPT_SHARE, nil) }
             curl_easy_cleanup(h)
         }
         easy = nil
@@ -332,47 +339,4 @@ private func curlWriteHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, 
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue()
     let length = size * count
     return transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
-}
-
-private func curlSSLContext(_ curl: UnsafeMutableRawPointer?, _ context: UnsafeMutableRawPointer?, _ user: UnsafeMutableRawPointer?)
-    -> CURLcode
-{
-    guard let context else { return CURLE_OK }
-    let sslContext = OpaquePointer(context)
-    SSL_CTX_set_ex_data(sslContext, 0, user)
-    SSL_CTX_set_info_callback(sslContext, sslInfoCallback)
-    return CURLE_OK
-}
-
-private func sslInfoCallback(_ ssl: OpaquePointer?, _ where: Int32, _ ret: Int32) {
-    guard `where` & SSL_CB_HANDSHAKE_DONE != 0, let ssl, let context = SSL_get_SSL_CTX(ssl),
-        let transfer = HandshakeRegistry.transfer(Int(bitPattern: SSL_CTX_get_ex_data(context, 0)))
-    else { return }
-    transfer.negotiatedVersion = String(cString: SSL_get_version(ssl))
-    if let cipher = SSL_get_current_cipher(ssl) { transfer.negotiatedCipher = String(cString: SSL_CIPHER_get_name(cipher)) }
-    // The certificates as the server sent them, leaf first (the client side's list includes it).
-    if let chain = SSL_get_peer_cert_chain(ssl) {
-        transfer.peerChain = (0..<OPENSSL_sk_num(chain)).compactMap { index in
-            OpaquePointer(OPENSSL_sk_value(chain, index)).map { X509Object(retaining: $0) }
-        }
-    }
-}
-
-/// Transfers waiting for their handshake facts, by ID. OpenSSL's callback may fire for a kept
-/// connection after its first transfer ended; an unknown ID is then simply ignored.
-enum HandshakeRegistry {
-    private static let state = Mutex<(next: Int, transfers: [Int: CurlTransfer])>((1, [:]))
-
-    static func register(_ transfer: CurlTransfer) -> Int {
-        state.withLock { s in
-            let id = s.next
-            s.next += 1
-            s.transfers[id] = transfer
-            return id
-        }
-    }
-
-    static func forget(_ id: Int) { state.withLock { _ = $0.transfers.removeValue(forKey: id) } }
-
-    static func transfer(_ id: Int) -> CurlTransfer? { state.withLock { $0.transfers[id] } }
 }

@@ -1,0 +1,12 @@
+/// What the TLS layer reported (empty for plain HTTP).
+public struct TLSFacts: Sendable, Equatable {
+    /// OpenSSL's X509_V_ERR code for the chain (0 = ok), as libcurl reports it.
+    public var verifyResult: Int = 0
+    /// Each certificate as the server sent it, leaf first, as parsed during the handshake.
+    public var chain: [Certificate] = []
+    /// Negotiated protocol ("TLSv1.3") and cipher, when the handshake finished.
+    public var version: String = ""
+    public var cipher: String = ""
+
+    public init() {}
+}

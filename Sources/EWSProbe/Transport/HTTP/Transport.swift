@@ -1,0 +1,48 @@
+/// The HTTP client every check uses: each exchange goes to libcurl or to the direct client, as
+/// `HTTPClientRoute.choose` says.
+public struct Transport: HTTPTransport {
+    let curl: CurlEventLoop
+    let direct: DirectLoop
+
+    init(curl: CurlEventLoop, direct: DirectLoop) {
+        self.curl = curl
+        self.direct = direct
+    }
+
+    public func makeScope() -> ConnectionScope { ConnectionScope(loop: curl) }
+
+    public func exchange(_ request: HTTPRequest, policy: ConnectionPolicy) async throws(TransportError) -> HTTPResponse {
+        try await exchange(request, policy: policy, route: HTTPClientRoute.choose(for: request, policy: policy))
+    }
+
+    /// `exchange` on a given client (tests compare the two on one request).
+    public func exchange(_ request: HTTPRequest, policy: ConnectionPolicy, route: HTTPClientRoute) async throws(TransportError)
+        -> HTTPResponse
+    {
+        if route == .direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
+            return try await direct.perform(request, url: url, address: address, connectOnly: policy.isConnectOnly)
+        }
+        return try await curl.perform(request, policy: policy)
+    }
+
+    /// The direct client publishes the handshake the moment it is done; a libcurl exchange (a
+    /// proxy, a zoned IPv6 pin) runs in a task of its own and publishes it with the answer.
+    public func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange {
+        let pending = PendingExchange(isTLS: request.url.lowercased().hasPrefix("https:"))
+        if HTTPClientRoute.choose(for: request, policy: policy) == .direct, let address = request.pinnedAddress,
+            let url = request.endpoint ?? EndpointURL(request.url)
+        {
+            direct.start(request, url: url, address: address, connectOnly: policy.isConnectOnly, pending: pending)
+            return pending
+        }
+        let task = Task {
+            do throws(TransportError) {
+                pending.finish(.success(try await curl.perform(request, policy: policy)))
+            } catch {
+                pending.finish(.failure(error))
+            }
+        }
+        pending.onCancel { task.cancel() }
+        return pending
+    }
+}
