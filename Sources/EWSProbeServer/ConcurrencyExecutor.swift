@@ -5,7 +5,7 @@ import NIOPosix
 public enum ConcurrencyExecutor {
     /// Runs every task on NIO's event loop threads instead of the default pool: a `/probe`
     /// handler then runs on the thread that read its request, not a thread hop away each way
-    /// (about a tenth of a `/probe` request's CPU, measured). Called first thing in `main`;
+    /// (see the README's benchmarks). Called first thing in `main`;
     /// false if the hook could not be installed (the default pool is used then).
     @discardableResult
     public static func useEventLoops() -> Bool {

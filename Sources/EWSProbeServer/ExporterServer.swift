@@ -55,7 +55,7 @@ public struct ExporterServer: Sendable {
         self.host = host
         self.port = port
         self.logger = logger
-        state = ServerState(config: initial.shard(shard.index, of: shard.count))
+        state = ServerState(config: Self.serving(initial, shard: shard))
     }
 
     /// Runs until SIGTERM/SIGINT; `onRunning` receives the bound port (useful with port 0).
@@ -106,7 +106,7 @@ public struct ExporterServer: Sendable {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
         do {
-            let config = try ConfigLoader.load(file: path).shard(shard.index, of: shard.count)
+            let config = Self.serving(try ConfigLoader.load(file: path), shard: shard)
             KnownSecrets.process.learn(config)
             state.config = config
             scheduler.apply(config)
@@ -212,14 +212,21 @@ public struct ExporterServer: Sendable {
             )
         }
         let moduleName = module ?? "default"
-        guard let moduleConfig = config.modules[moduleName] ?? (moduleName == "default" ? .builtinDefault : nil) else {
+        guard let moduleConfig = config.module(named: moduleName) else {
             return .failure(Refusal(status: .badRequest, message: "unknown module \(moduleName)"))
         }
-        var target = TargetConfig(
-            name: url.host, url: url, module: moduleConfig, interval: moduleConfig.interval ?? config.global.interval,
-            timeout: moduleConfig.timeout ?? config.global.timeout, resolve: moduleConfig.resolve, caFile: moduleConfig.caFile)
-        target.sourceAddress = moduleConfig.sourceAddress
-        return .success(target)
+        do throws(TargetAssembly.Problem) {
+            return .success(try TargetAssembly.build(TargetSpec(name: url.host, url: url), module: moduleConfig, global: config.global))
+        } catch {
+            return .failure(Refusal(status: .badRequest, message: "module \(moduleName): \(error)"))
+        }
+    }
+
+    /// This instance's shard of `config`, without the targets' specs: only the CLI reads them.
+    static func serving(_ config: ProbeConfig, shard: (index: Int, count: Int)) -> ProbeConfig {
+        var config = config.shard(shard.index, of: shard.count)
+        config.specs = []
+        return config
     }
 
     static let exposition = "text/plain; version=0.0.4; charset=utf-8"

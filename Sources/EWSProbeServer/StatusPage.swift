@@ -59,7 +59,7 @@ enum StatusPage {
             html +=
                 "\(run.reasons.isEmpty ? "" : " · " + escape(run.reasons.joined(separator: ", "))) <small>(\(age(run.startedAt, now: now)))</small>"
             html += "</summary>"
-            if let trace = run.trace {
+            if let trace = run.textReport {
                 html += "<pre>\(escape(trace))</pre></details>\n"
             } else {
                 html += "<p><small>trace not kept (older traces share a memory budget over all targets)</small></p></details>\n"

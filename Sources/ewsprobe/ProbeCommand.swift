@@ -78,28 +78,56 @@ struct ProbeCommand: AsyncParsableCommand {
                 failConfig(error)
             }
         }
-        var moduleConfig = ModuleConfig.builtinDefault
+        let checkNames = checks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        var moduleConfig: ModuleConfig?
         if let module {
-            if let found = loaded.modules[module] {
-                moduleConfig = found
-            } else if module != "default" {
+            guard let found = loaded.module(named: module) else {
                 failConfig(
                     "unknown module \"\(module)\" (defined: \((loaded.modules.keys.sorted() + ["default"]).joined(separator: ", ")))")
             }
+            moduleConfig = found
         }
-        let checkNames = checks.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        if let checkNames { moduleConfig = selecting(checkNames, from: moduleConfig) }
-        var pins: [ResolvePin] = []
+        let overrides = self.overrides()
+        return urls.map { text in
+            let spec: TargetSpec
+            var module: ModuleConfig
+            if let index = loaded.targets.firstIndex(where: { $0.name == text }) {
+                spec = loaded.specs[index]
+                module = moduleConfig ?? loaded.targets[index].module
+            } else {
+                guard let url = EndpointURL(text) else {
+                    guard !EndpointURLRefusal.carriesUserinfo(text) else { failConfig(EndpointURLRefusal.message(for: text)) }
+                    failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
+                }
+                spec = TargetSpec(name: url.host, url: url)
+                module = moduleConfig ?? loaded.module(named: "default") ?? .builtinDefault
+            }
+            if let checkNames { module = selecting(checkNames, from: module) }
+            let target: TargetConfig
+            do {
+                target = try TargetAssembly.build(spec, module: module, global: loaded.global, overrides: overrides)
+            } catch {
+                failConfig("\(text): \(error)")
+            }
+            if target.username != nil, let refusal = CredentialPolicy.refusal(for: target.url) {
+                failConfig("\(target.url): --username: \(refusal)")
+            }
+            return target
+        }
+    }
+
+    /// The flags that set something over every target's own settings.
+    func overrides() -> TargetAssembly.Overrides {
+        var overrides = TargetAssembly.Overrides()
         for text in resolve {
             switch ResolvePin.parse(text) {
-            case .success(let pin): pins.append(pin)
+            case .success(let pin): overrides.pins.append(pin)
             case .failure(let error): failConfig("--resolve: \(error)")
             }
         }
-        var timeoutValue: Duration?
         if let timeout {
             switch DurationText.parse(timeout, .timeout) {
-            case .success(let parsed): timeoutValue = parsed
+            case .success(let parsed): overrides.timeout = parsed
             case .failure(let problem): failConfig("--timeout: \(problem.message)")
             }
         }
@@ -109,43 +137,15 @@ struct ProbeCommand: AsyncParsableCommand {
             failConfig("--username needs --password-file or --password-env, and the other way round")
         }
         if mailboxCheck != nil && username == nil { failConfig("--mailbox-check needs --username") }
+        if let username, let password {
+            overrides.credentials = .init(username: username, password: password, mailboxCheck: mailboxCheck)
+        }
         if let caFile {
             if let problem = RegularFile.problem(caFile) { failConfig("--ca-file: \(problem)") }
             guard FileManager.default.isReadableFile(atPath: caFile) else { failConfig("--ca-file: cannot read \(caFile)") }
+            overrides.caFile = caFile
         }
-        return urls.map { text in
-            var target: TargetConfig
-            if let configured = loaded.targets.first(where: { $0.name == text }) {
-                target = configured
-                if module != nil {
-                    target.module = moduleConfig
-                } else if let checkNames {
-                    target.module = selecting(checkNames, from: target.module)
-                }
-            } else {
-                guard let url = EndpointURL(text) else {
-                    guard !EndpointURLRefusal.carriesUserinfo(text) else { failConfig(EndpointURLRefusal.message(for: text)) }
-                    failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
-                }
-                target = TargetConfig(name: url.host, url: url, module: moduleConfig)
-                target.timeout = moduleConfig.timeout ?? loaded.global.timeout
-                target.caFile = moduleConfig.caFile
-                target.resolve = moduleConfig.resolve
-                target.sourceAddress = moduleConfig.sourceAddress
-            }
-            target.resolve = pins + target.resolve
-            if let timeoutValue { target.timeout = timeoutValue }
-            if let caFile { target.caFile = caFile }
-            if let username {
-                target.username = username
-                target.password = password
-                target.mailboxCheck = mailboxCheck
-            }
-            if target.username != nil, let refusal = CredentialPolicy.refusal(for: target.url) {
-                failConfig("\(target.url): --username: \(refusal)")
-            }
-            return target
-        }
+        return overrides
     }
 }
 

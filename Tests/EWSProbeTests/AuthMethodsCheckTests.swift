@@ -32,7 +32,7 @@ import Testing
         let target = TargetConfig(
             name: "t", url: EndpointURL("http://mail.lab.test:\(nginx.port)\(path)")!, module: module,
             resolve: [try ResolvePin.parse("mail.lab.test:\(nginx.port):127.0.0.1").get()])
-        return await ProbeRunner().run(target).checks[0]
+        return await ProbeRunner(runtime: .test).run(target).checks[0]
     }
 
     @Test func verdictsAgainstNginx() async throws {
@@ -63,6 +63,6 @@ import Testing
         let closed = TargetConfig(
             name: "c", url: EndpointURL("http://127.0.0.1:\(LabNetwork.freePort())/EWS/Exchange.asmx")!,
             module: ModuleConfig(name: "m", checks: [AuthMethodsCheck()]))
-        #expect(await ProbeRunner().run(closed).checks[0].reason == "request_failed")
+        #expect(await ProbeRunner(runtime: .test).run(closed).checks[0].reason == "request_failed")
     }
 }

@@ -82,7 +82,7 @@ import Testing
         target.timeout = .seconds(5)
         target.username = Self.user
         target.password = .file(recorder.passwordFile.path)
-        let report = await ProbeRunner().run(target)
+        let report = await ProbeRunner(runtime: .test).run(target)
         let affinity = try #require(report.checks.first)
         let login = try #require(report.checks.last)
         #expect(login.reason == "tls_untrusted", "\(login.summary)")
@@ -103,7 +103,7 @@ import Testing
         var target = try redirector.target([EWSLoginCheck()], https: true)
         target.username = Self.user
         target.password = .file(recorder.passwordFile.path)
-        let login = try #require(await ProbeRunner().run(target).checks.first)
+        let login = try #require(await ProbeRunner(runtime: .test).run(target).checks.first)
         #expect(login.status == .fail, "\(login.summary)")
         #expect(login.reason == "not_ews", "\(login.summary)")
         #expect(recorder.requests.isEmpty, "the redirect was followed: \(recorder.requests)")

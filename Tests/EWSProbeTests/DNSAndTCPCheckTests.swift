@@ -21,12 +21,12 @@ import Testing
     @Test func openAndClosedPortsOnLoopback() async throws {
         let nginx = try NginxLab(serverBlock: "location / { return 200; }")
         defer { nginx.stop() }
-        let open = await ProbeRunner().run(try target("http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx"))
+        let open = await ProbeRunner(runtime: .test).run(try target("http://127.0.0.1:\(nginx.port)/EWS/Exchange.asmx"))
         #expect(open.checks.map(\.status) == [.pass, .pass])
         #expect(open.checks[0].details.first { $0.0 == "source" }?.1 == .string("literal"))
         #expect(open.checks[1].measurements.contains { $0.name == "ewsprobe_tcp_connect_seconds" })
 
-        let closed = await ProbeRunner().run(try target("http://127.0.0.1:\(LabNetwork.freePort())/"))
+        let closed = await ProbeRunner(runtime: .test).run(try target("http://127.0.0.1:\(LabNetwork.freePort())/"))
         #expect(closed.checks[1].status == .fail)
         #expect(closed.checks[1].reason == "refused")
         #expect(closed.exitCode == 2)
@@ -37,7 +37,7 @@ import Testing
         defer { nginx.stop() }
         let url = "https://mail.lab.test:\(nginx.port)/EWS/Exchange.asmx"
         let pin = "mail.lab.test:\(nginx.port):127.0.0.1,127.0.0.2"
-        let report = await ProbeRunner().run(try target(url, resolve: [pin]))
+        let report = await ProbeRunner(runtime: .test).run(try target(url, resolve: [pin]))
         #expect(report.checks[0].status == .pass)
         #expect(report.checks[0].summary.contains("pinned"))
         let tcp = report.checks[1]
@@ -49,13 +49,13 @@ import Testing
         #expect(successes.first { $0.labels.contains { $0 == ("address", "127.0.0.1") } }?.value == 1)
         #expect(successes.first { $0.labels.contains { $0 == ("address", "127.0.0.2") } }?.value == 0)
 
-        let lenient = await ProbeRunner().run(try target(url, resolve: [pin], partial: .warn))
+        let lenient = await ProbeRunner(runtime: .test).run(try target(url, resolve: [pin], partial: .warn))
         #expect(lenient.checks[1].status == .warn)
         #expect(lenient.exitCode == 1)
     }
 
     @Test func systemResolverFindsLocalhost() async throws {
-        let report = await ProbeRunner().run(try target("http://localhost:\(LabNetwork.freePort())/"))
+        let report = await ProbeRunner(runtime: .test).run(try target("http://localhost:\(LabNetwork.freePort())/"))
         #expect(report.checks[0].status == .pass)
         #expect(report.checks[0].details.first { $0.0 == "addresses" }?.1 == .array(["127.0.0.1"]))
     }
@@ -65,17 +65,17 @@ import Testing
             hosts: [("farm.lab.test", "127.0.0.1"), ("farm.lab.test", "127.0.0.3"), ("farm.lab.test", "::1")],
             txtOnly: ["textonly.lab.test"])
         let port = LabNetwork.freePort()
-        let farm = await ProbeRunner().run(try target("http://farm.lab.test:\(port)/", dnsServer: dns.port))
+        let farm = await ProbeRunner(runtime: .test).run(try target("http://farm.lab.test:\(port)/", dnsServer: dns.port))
         #expect(farm.checks[0].status == .pass)
         #expect(farm.checks[0].details.first { $0.0 == "addresses" }?.1 == .array(["127.0.0.1", "127.0.0.3", "::1"]))
         #expect(farm.checks[1].details.first { $0.0 == "addresses" }.map { if case .array(let a) = $0.1 { a.count } else { 0 } } == 3)
 
-        let missing = await ProbeRunner().run(try target("http://nothing.lab.test/", dnsServer: dns.port))
+        let missing = await ProbeRunner(runtime: .test).run(try target("http://nothing.lab.test/", dnsServer: dns.port))
         #expect(missing.checks[0].status == .fail)
         #expect(missing.checks[0].reason == "nxdomain")
         #expect(missing.checks[1].status == .skip)
 
-        let noAddress = await ProbeRunner().run(try target("http://textonly.lab.test/", dnsServer: dns.port))
+        let noAddress = await ProbeRunner(runtime: .test).run(try target("http://textonly.lab.test/", dnsServer: dns.port))
         #expect(noAddress.checks[0].reason == "no_addresses")
     }
 
@@ -86,7 +86,7 @@ import Testing
         var t = try target("http://slow.lab.test/", dnsServer: udpPort)
         t.timeout = .seconds(1)
         let start = ContinuousClock.now
-        let report = await ProbeRunner().run(t)
+        let report = await ProbeRunner(runtime: .test).run(t)
         #expect(report.checks[0].reason == "timeout")
         #expect(ContinuousClock.now - start < .seconds(3))
     }

@@ -88,8 +88,8 @@ import Testing
         #expect(throws: ResponseReader.Failure.tooLarge("response headers exceed 1024 bytes")) { _ = try read(manyLines, step: 50) }
     }
 
-    /// The same standalone request through the direct client and through libcurl (`standalone`
-    /// off): status, version, headers and body must agree.
+    /// The same one-shot request through the direct client and through libcurl: status,
+    /// version, headers and body must agree.
     @Test func agreesWithLibcurlOverHTTPAndHTTPS() async throws {
         let pki = try TestPKI()
         let (cert, key) = try pki.leaf("direct", names: ["mail.lab.test"])
@@ -106,12 +106,11 @@ import Testing
                 url: "https://mail.lab.test:\(nginx.port)\(path)", method: method, headers: [("Content-Type", "text/xml")],
                 body: method == "POST" ? Array("<soap/>".utf8) : nil, pinnedAddress: "127.0.0.1", verifyPeer: false,
                 bodyLimit: 64 * 1024)
-            request.standalone = true
             request.captureCertificates = true
-            #expect(request.direct)
-            let direct = try await Transport().exchange(request)
-            request.standalone = false
-            let curl = try await Transport().exchange(request)
+            #expect(HTTPClientRoute.choose(for: request, policy: .oneShot) == .direct)
+            let transport = ProbeRuntime.test.transport
+            let direct = try await transport.exchange(request, policy: .oneShot, route: .direct)
+            let curl = try await transport.exchange(request, policy: .oneShot, route: .curl)
             #expect(direct.status == curl.status)
             #expect(direct.httpVersion == curl.httpVersion)
             #expect(direct.headers.map(\.0) == curl.headers.map(\.0))
@@ -131,33 +130,33 @@ import Testing
     @Test func whichRequestsGoDirect() {
         var request = HTTPRequest(
             url: "https://mail.lab.test/EWS/Exchange.asmx", method: "POST", pinnedAddress: "127.0.0.1", verifyPeer: false)
-        request.standalone = true
-        #expect(request.direct)
+        #expect(HTTPClientRoute.choose(for: request, policy: .oneShot) == .direct)
+        #expect(HTTPClientRoute.choose(for: request, policy: .connectOnly) == .direct)
         let stayWithCurl: [(String, @Sendable (inout HTTPRequest) -> Void)] = [
             ("an IPv6 zone, which libcurl resolves", { $0.pinnedAddress = "fe80::1%lo" }),
             ("no pinned address", { $0.pinnedAddress = nil }),
             ("a proxy", { $0.proxy = "http://127.0.0.1:3128" }),
             ("verification over https", { $0.verifyPeer = true }),
             ("a method other than GET, POST, HEAD", { $0.method = "PUT" }),
-            ("a request that shares a connection", { $0.standalone = false }),
         ]
         for (what, change) in stayWithCurl {
             var changed = request
             change(&changed)
-            #expect(!changed.direct, "\(what)")
+            #expect(HTTPClientRoute.choose(for: changed, policy: .oneShot) == .curl, "\(what)")
         }
+        let scope = ProbeRuntime.test.transport.makeScope()
+        #expect(HTTPClientRoute.choose(for: request, policy: .pooled(scope)) == .curl, "a request that shares a connection")
         request.verifyPeer = true
         request.url = "http://mail.lab.test/EWS/Exchange.asmx"
-        #expect(request.direct, "plain http has nothing to verify")
+        #expect(HTTPClientRoute.choose(for: request, policy: .oneShot) == .direct, "plain http has nothing to verify")
     }
 
     @Test func refusedAndNotTLS() async throws {
         let closed = LabNetwork.freePort()
         var request = HTTPRequest(url: "https://mail.lab.test:\(closed)/", pinnedAddress: "127.0.0.1", verifyPeer: false)
-        request.standalone = true
-        await #expect(throws: TransportError.self) { try await Transport().exchange(request) }
+        await #expect(throws: TransportError.self) { try await ProbeRuntime.test.transport.exchange(request, policy: .oneShot) }
         do {
-            _ = try await Transport().exchange(request)
+            _ = try await ProbeRuntime.test.transport.exchange(request, policy: .oneShot)
         } catch {
             #expect(error.kind == .refused)
             #expect(error.timings.connect == 0)
@@ -167,7 +166,7 @@ import Testing
         defer { nginx.stop() }
         request.url = "https://mail.lab.test:\(nginx.port)/ews"
         do {
-            _ = try await Transport().exchange(request)
+            _ = try await ProbeRuntime.test.transport.exchange(request, policy: .oneShot)
             Issue.record("a TLS handshake with a plain HTTP server succeeded")
         } catch {
             #expect(error.kind == .tls)
@@ -179,9 +178,8 @@ import Testing
     /// not the name of the pool thread that happened to create it.
     @Test func loopThreadIsNamed() async throws {
         let closed = LabNetwork.freePort()
-        var request = HTTPRequest(url: "http://mail.lab.test:\(closed)/", pinnedAddress: "127.0.0.1")
-        request.standalone = true
-        _ = try? await Transport().exchange(request)
+        let request = HTTPRequest(url: "http://mail.lab.test:\(closed)/", pinnedAddress: "127.0.0.1")
+        _ = try? await ProbeRuntime.test.transport.exchange(request, policy: .oneShot)
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
         let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }

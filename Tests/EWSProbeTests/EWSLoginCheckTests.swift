@@ -71,7 +71,7 @@ import Testing
     @Test func mailboxCheckCases() async throws {
         let lab = try Lab()
         defer { lab.stop() }
-        let own = await ProbeRunner().run(try lab.target()).checks[0]
+        let own = await ProbeRunner(runtime: .test).run(try lab.target()).checks[0]
         #expect(own.status == .pass, "\(own.summary)")
         #expect(own.details.contains { $0.0 == "server_version" && $0.1 == .string("15.1.2507.6") })
 
@@ -84,11 +84,11 @@ import Testing
             ("html@lab.test", .fail, "not_ews"),
         ]
         for (mailbox, status, reason) in cases {
-            let result = await ProbeRunner().run(try lab.target(mailbox: mailbox)).checks[0]
+            let result = await ProbeRunner(runtime: .test).run(try lab.target(mailbox: mailbox)).checks[0]
             #expect(result.status == status, "\(mailbox ?? "-"): \(result.summary)")
             #expect(result.reason == reason, "\(mailbox ?? "-"): \(result.summary)")
         }
-        let store = await ProbeRunner().run(try lab.target(mailbox: "store@lab.test")).checks[0]
+        let store = await ProbeRunner(runtime: .test).run(try lab.target(mailbox: "store@lab.test")).checks[0]
         #expect(store.details.contains { $0.0 == "response_code" && $0.1 == .string("ErrorMailboxStoreUnavailable") })
     }
 
@@ -99,18 +99,18 @@ import Testing
         let other = lab.pki.directory.appendingPathComponent("wrong")
         try "not-the-password".write(to: other, atomically: true, encoding: .utf8)
         wrong.password = .file(other.path)
-        #expect(await ProbeRunner().run(wrong).checks[0].reason == "auth_rejected")
+        #expect(await ProbeRunner(runtime: .test).run(wrong).checks[0].reason == "auth_rejected")
 
-        let locked = await ProbeRunner().run(try lab.target(path: "/locked/EWS/Exchange.asmx")).checks[0]
+        let locked = await ProbeRunner(runtime: .test).run(try lab.target(path: "/locked/EWS/Exchange.asmx")).checks[0]
         #expect(locked.reason == "account_locked_out")
 
-        let untrusted = await ProbeRunner().run(try lab.target(trusted: false)).checks[0]
+        let untrusted = await ProbeRunner(runtime: .test).run(try lab.target(trusted: false)).checks[0]
         #expect(untrusted.reason == "tls_untrusted")
 
-        let anonymous = await ProbeRunner().run(try lab.target(user: nil)).checks[0]
+        let anonymous = await ProbeRunner(runtime: .test).run(try lab.target(user: nil)).checks[0]
         #expect(anonymous.status == .skip)
 
-        let local = await ProbeRunner().run(try lab.target(user: "svc@corp.local")).checks[0]
+        let local = await ProbeRunner(runtime: .test).run(try lab.target(user: "svc@corp.local")).checks[0]
         #expect(local.status == .warn && local.reason == "local_upn_suffix", "\(local.summary)")
     }
 

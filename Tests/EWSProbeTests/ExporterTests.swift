@@ -29,7 +29,7 @@ import Testing
     }
 
     static func post(_ url: String) async throws -> HTTPResponse {
-        try await Transport().exchange(HTTPRequest(url: url, method: "POST", body: []))
+        try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: url, method: "POST", body: []), policy: .oneShot)
     }
 
     static func targets(_ names: [String], port: Int) -> String {

@@ -52,7 +52,7 @@ import Testing
             name: "t", url: EndpointURL("http://mail.lab.test:\(nginx.port)/\(prefix)/EWS/Exchange.asmx")!,
             module: ModuleConfig(name: "m", checks: [FormsAuthCheck()]),
             resolve: [try ResolvePin.parse("mail.lab.test:\(nginx.port):127.0.0.1").get()])
-        return await ProbeRunner().run(target).checks[0]
+        return await ProbeRunner(runtime: .test).run(target).checks[0]
     }
 
     @Test func everyVendorIsRecognised() async throws {

@@ -14,8 +14,7 @@ import Testing
     func probe(_ target: TargetConfig, timeout: Duration = .seconds(10)) async -> ProbeReport {
         var target = target
         target.timeout = timeout
-        let scheduler = Scheduler(config: ProbeConfig(), store: ResultStore(), metrics: ExporterMetrics(), logger: .init(label: "test"))
-        return await scheduler.runWithTimeout(target)
+        return await GuardedProbe(runner: ProbeRunner(runtime: .test)).run(target)
     }
 
     /// Every label value of an exposition that a server could have chosen (all but the

@@ -57,8 +57,7 @@ import Testing
     /// Runs with the scheduler's backstop, as `serve` does, and checks the time bound.
     func probe(_ target: TargetConfig) async -> ProbeReport {
         let start = ContinuousClock.now
-        let scheduler = Scheduler(config: ProbeConfig(), store: ResultStore(), metrics: ExporterMetrics(), logger: .init(label: "test"))
-        let report = await scheduler.runWithTimeout(target)
+        let report = await GuardedProbe(runner: ProbeRunner(runtime: .test)).run(target)
         let elapsed = (ContinuousClock.now - start).seconds
         #expect(elapsed < Self.timeout.seconds + Self.margin, "took \(elapsed) s")
         return report

@@ -92,7 +92,7 @@ import Testing
     }
 
     static func run(_ target: TargetConfig) async -> CheckResult {
-        await ProbeRunner().run(target).checks[0]
+        await ProbeRunner(runtime: .test).run(target).checks[0]
     }
 
     @Test func directBackendPassesAndAcceptsOurAuthenticate() async throws {

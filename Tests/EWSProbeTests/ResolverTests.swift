@@ -24,7 +24,7 @@ import Testing
         // 30 records fit dnsmasq's 512-byte UDP answer (checked by hand: TC set, 30 answers);
         // all 50 only arrive over TCP. (A python oracle here would be a second child process,
         // and Foundation's child reaping hangs beside dnsmasq's forked TCP handlers.)
-        let report = await ProbeRunner().run(target("https://big.lab.test/EWS/Exchange.asmx", dnsServer: dns.port))
+        let report = await ProbeRunner(runtime: .test).run(target("https://big.lab.test/EWS/Exchange.asmx", dnsServer: dns.port))
         let dnsResult = report.checks[0]
         #expect(dnsResult.status == .pass, "\(dnsResult.summary)")
         guard case .array(let addresses) = dnsResult.details.first(where: { $0.0 == "addresses" })?.1 else {
@@ -39,7 +39,7 @@ import Testing
     /// A refused query (nothing listens on the UDP port: ICMP port unreachable) is a resolver
     /// error, not a timeout.
     @Test func refusedQueryIsAResolverError() async throws {
-        let report = await ProbeRunner().run(target("https://x.lab.test/", dnsServer: LabNetwork.freePort(), timeout: .seconds(2)))
+        let report = await ProbeRunner(runtime: .test).run(target("https://x.lab.test/", dnsServer: LabNetwork.freePort(), timeout: .seconds(2)))
         #expect(["resolver_error", "timeout"].contains(report.checks[0].reason ?? ""), "\(report.checks[0].summary)")
     }
 

@@ -27,11 +27,11 @@ import Testing
         #expect(state.history.map(\.startedAt) == (3...12).map(Double.init))
         #expect(state.history[0].reasons == ["tcp=refused"])
         // The latest trace comes from the latest report; older ones share 1 KiB per target.
-        #expect(state.history[9].trace?.contains("run 12") == true)
-        let kept = state.history.dropLast().compactMap(\.trace)
+        #expect(state.history[9].textReport?.contains("run 12") == true)
+        let kept = state.history.dropLast().compactMap(\.textReport)
         #expect(!kept.isEmpty && kept.reduce(0) { $0 + $1.utf8.count } <= 1024)
-        #expect(state.history[8].trace?.contains("run 11") == true, "the newest older run keeps its trace first")
-        #expect(state.history[0].trace == nil)
+        #expect(state.history[8].textReport?.contains("run 11") == true, "the newest older run keeps its trace first")
+        #expect(state.history[0].textReport == nil)
         // Stored reports drop what only the JSON answer and the series need.
         #expect(state.latest?.checks[0].details.isEmpty == true && state.latest?.checks[0].measurements.isEmpty == true)
         #expect(state.latest?.checks[0].trace.isEmpty == true && state.latest?.checks[0].summary == "run 12")

@@ -38,7 +38,8 @@ import Testing
         let store = ResultStore()
         let metrics = ExporterMetrics()
         let scheduler = Scheduler(
-            config: ProbeConfig(targets: [target]), store: store, metrics: metrics, logger: Logger(label: "test"))
+            config: ProbeConfig(targets: [target]), store: store, runner: ProbeRunner(runtime: .test), metrics: metrics,
+            logger: Logger(label: "test"))
         let running = Task { await scheduler.run() }
 
         // The first run starts within a second (its offset in the interval) and is cut off at

@@ -85,10 +85,10 @@ import Testing
     }
 
     static func get(_ url: String) async throws -> String {
-        try await Transport().exchange(HTTPRequest(url: url, bodyLimit: 8 << 20)).bodyText
+        try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: url, bodyLimit: 8 << 20), policy: .oneShot).bodyText
     }
 
     static func status(_ url: String) async throws -> Int {
-        try await Transport().exchange(HTTPRequest(url: url)).status
+        try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: url), policy: .oneShot).status
     }
 }

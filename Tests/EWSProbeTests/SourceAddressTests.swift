@@ -33,7 +33,7 @@ import Testing
                     guard client >= 0 else { return }
                     var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                     inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(INET_ADDRSTRLEN))
-                    let peer = String(cString: text)
+                    let peer = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                     peers.withLock { $0.append(peer) }
                     var timeout = timeval(tv_sec: 1, tv_usec: 0)
                     setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -51,17 +51,20 @@ import Testing
 
         var seen: [String] { peers.withLock { $0 } }
 
+        func waitFor(count: Int) async throws {
+            for _ in 0..<50 where seen.count < count { try await Task.sleep(for: .milliseconds(40)) }
+        }
+
         func stop() {
             shutdown(fd, Int32(SHUT_RDWR))
             close(fd)
         }
     }
 
-    func request(_ port: Int, standalone: Bool, source: String?) -> HTTPRequest {
+    func request(_ port: Int, source: String?) -> HTTPRequest {
         var request = HTTPRequest(
             url: "http://127.0.0.1:\(port)/EWS/Exchange.asmx", method: "POST", body: Array("<soap/>".utf8), timeout: .seconds(3),
-            pinnedAddress: "127.0.0.1", freshConnection: true)
-        request.standalone = standalone
+            pinnedAddress: "127.0.0.1")
         request.sourceAddress = source
         return request
     }
@@ -69,18 +72,17 @@ import Testing
     @Test func directClientAndLibcurlBindToTheSourceAddress() async throws {
         let server = PeerRecorder()
         defer { server.stop() }
-        let direct = request(server.port, standalone: true, source: "127.0.0.2")
-        #expect(direct.direct)
-        let viaDirect = try await Transport().exchange(direct)
+        let transport = ProbeRuntime.test.transport
+        let sourced = request(server.port, source: "127.0.0.2")
+        #expect(HTTPClientRoute.choose(for: sourced, policy: .oneShot) == .direct)
+        let viaDirect = try await transport.exchange(sourced, policy: .oneShot, route: .direct)
         #expect(viaDirect.status == 401)
         #expect(viaDirect.connection.localAddress == "127.0.0.2")
-        let curl = request(server.port, standalone: false, source: "127.0.0.2")
-        #expect(!curl.direct)
-        let viaCurl = try await Transport().exchange(curl)
+        let viaCurl = try await transport.exchange(sourced, policy: .oneShot, route: .curl)
         #expect(viaCurl.status == 401)
         #expect(viaCurl.connection.localAddress == "127.0.0.2")
         // Without the setting the kernel picks 127.0.0.1 for a connection to 127.0.0.1.
-        _ = try await Transport().exchange(request(server.port, standalone: true, source: nil))
+        _ = try await ProbeRuntime.test.transport.exchange(request(server.port, source: nil), policy: .oneShot)
         #expect(server.seen == ["127.0.0.2", "127.0.0.2", "127.0.0.1"])
     }
 
@@ -97,26 +99,33 @@ import Testing
         let config = try ConfigLoader.load(yaml: yaml, name: "bound.yml")
         #expect(config.targets.map(\.sourceAddress) == ["127.0.0.3", "127.0.0.2"])
         for target in config.targets {
-            let report = await ProbeRunner().run(target)
+            let report = await ProbeRunner(runtime: .test).run(target)
             #expect(report.checks.map(\.status) == [.pass, .pass], "\(report.checks.map(\.summary))")
         }
+        // The kernel completes a connect before the recorder's thread accepts it.
+        try await server.waitFor(count: 2)
         #expect(server.seen == ["127.0.0.3", "127.0.0.2"])
-        // The login check goes through libcurl: its request comes from the target's address too.
-        let context = ProbeContext(target: config.targets[1])
-        let login = context.request(method: "POST", pinnedTo: "127.0.0.1", freshConnection: true)
-        #expect(!login.direct)
-        let response = try await Transport().exchange(login)
+        // The login check (verified https) goes through libcurl: its request comes from the
+        // target's address too.
+        let context = ProbeContext(target: config.targets[1], runtime: .test)
+        var login = context.request(method: "POST", pinnedTo: "127.0.0.1")
+        login.url = login.url.replacingOccurrences(of: "http:", with: "https:")
+        #expect(HTTPClientRoute.choose(for: login, policy: .oneShot) == .curl)
+        login.url = login.url.replacingOccurrences(of: "https:", with: "http:")
+        let response = try await ProbeRuntime.test.transport.exchange(login, policy: .oneShot, route: .curl)
         #expect(response.connection.localAddress == "127.0.0.2")
         #expect(server.seen.last == "127.0.0.2")
     }
 
     @Test func anAddressThatIsNotLocalFailsTheConnectWithoutSendingAnything() async throws {
         // 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind() fails before any packet.
-        for standalone in [true, false] {
+        for route in [HTTPClientRoute.direct, .curl] {
             let error = await #expect(throws: TransportError.self) {
-                _ = try await Transport().exchange(request(LabNetwork.freePort(), standalone: standalone, source: "192.0.2.1"))
+                _ = try await ProbeRuntime.test.transport.exchange(
+                    request(LabNetwork.freePort(), source: "192.0.2.1"), policy: .oneShot, route: route)
             }
-            #expect(error?.curlCode == 45, "\(String(describing: error))")
+            #expect(error?.connection.localPort == 0, "\(String(describing: error))")
+            #expect(error?.message.contains("bind") == true, "\(String(describing: error))")
         }
     }
 

@@ -63,7 +63,7 @@ import Testing
             name: "tls", url: EndpointURL("https://\(host):\(port)/EWS/Exchange.asmx")!, module: ModuleConfig(name: "m", checks: [check]),
             resolve: [try ResolvePin.parse("\(host):\(port):\(addresses.joined(separator: ","))").get()])
         target.caFile = caFile?.path
-        return await ProbeRunner(includeDetails: includeDetails).run(target).checks[0]
+        return await ProbeRunner(runtime: .test, includeDetails: includeDetails).run(target).checks[0]
     }
 
     static func reasons(_ result: CheckResult) -> Set<String> {

@@ -19,8 +19,8 @@ import Testing
     @Test func statusRepeatedHeadersAndTimings() async throws {
         let nginx = try NginxLab(serverBlock: Self.serverBlock)
         defer { nginx.stop() }
-        let response = try await Transport().exchange(
-            HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/ews", method: "POST", body: Array("<soap/>".utf8)))
+        let response = try await ProbeRuntime.test.transport.exchange(
+            HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/ews", method: "POST", body: Array("<soap/>".utf8)), policy: .oneShot)
         #expect(response.status == 401)
         #expect(response.headerValues("www-authenticate") == ["Negotiate", "NTLM", "Basic realm=\"lab\""])
         #expect(response.bodyText == "unauthorised\n")
@@ -37,12 +37,12 @@ import Testing
     @Test func bodyIsCappedAtTheLimit() async throws {
         let nginx = try NginxLab(serverBlock: Self.serverBlock)
         defer { nginx.stop() }
-        let response = try await Transport().exchange(
-            HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/big", bodyLimit: 1000))
+        let response = try await ProbeRuntime.test.transport.exchange(
+            HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/big", bodyLimit: 1000), policy: .oneShot)
         #expect(response.status == 200)
         #expect(response.body.count == 1000)
         #expect(response.bodyTruncated)
-        let whole = try await Transport().exchange(HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/big"))
+        let whole = try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(nginx.port)/big"), policy: .oneShot)
         #expect(whole.body.count == 3000)
         #expect(!whole.bodyTruncated)
     }
@@ -50,20 +50,20 @@ import Testing
     @Test func reuseWithinAScopeAndNotWithAFreshConnection() async throws {
         let nginx = try NginxLab(serverBlock: Self.serverBlock)
         defer { nginx.stop() }
-        let transport = Transport()
-        let scope = ConnectionScope()
+        let transport = ProbeRuntime.test.transport
+        let scope = ProbeRuntime.test.transport.makeScope()
         let url = "http://127.0.0.1:\(nginx.port)/"
-        let first = try await transport.exchange(HTTPRequest(url: url), scope: scope)
-        let second = try await transport.exchange(HTTPRequest(url: url), scope: scope)
+        let first = try await transport.exchange(HTTPRequest(url: url), policy: .pooled(scope))
+        let second = try await transport.exchange(HTTPRequest(url: url), policy: .pooled(scope))
         #expect(first.connection.newConnections == 1)
         #expect(second.connection.newConnections == 0)
         #expect(second.connection.reused)
         #expect(second.connection.localPort == first.connection.localPort)
-        let fresh = try await transport.exchange(HTTPRequest(url: url, freshConnection: true), scope: scope)
+        let fresh = try await transport.exchange(HTTPRequest(url: url), policy: .oneShot)
         #expect(fresh.connection.newConnections == 1)
         #expect(fresh.connection.localPort != first.connection.localPort)
         // Another scope never sees this scope's connection.
-        let other = try await transport.exchange(HTTPRequest(url: url), scope: ConnectionScope())
+        let other = try await transport.exchange(HTTPRequest(url: url), policy: .pooled(ProbeRuntime.test.transport.makeScope()))
         #expect(other.connection.newConnections == 1)
     }
 
@@ -72,7 +72,7 @@ import Testing
         defer { close(fd) }
         let start = ContinuousClock.now
         let error = await #expect(throws: TransportError.self) {
-            try await Transport().exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .milliseconds(500)))
+            try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .milliseconds(500)), policy: .oneShot)
         }
         let elapsed = ContinuousClock.now - start
         #expect(error?.kind == .timeout)
@@ -83,7 +83,7 @@ import Testing
     @Test func refusedConnectionIsClassified() async throws {
         let port = LabNetwork.freePort()
         let error = await #expect(throws: TransportError.self) {
-            try await Transport().exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/"))
+            try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/"), policy: .oneShot)
         }
         #expect(error?.kind == .refused)
     }
@@ -91,8 +91,8 @@ import Testing
     @Test func pinnedAddressKeepsTheHostName() async throws {
         let nginx = try NginxLab(serverBlock: "location / { return 200 \"$host\"; }")
         defer { nginx.stop() }
-        let response = try await Transport().exchange(
-            HTTPRequest(url: "http://mail.lab.test:\(nginx.port)/", pinnedAddress: "127.0.0.1"))
+        let response = try await ProbeRuntime.test.transport.exchange(
+            HTTPRequest(url: "http://mail.lab.test:\(nginx.port)/", pinnedAddress: "127.0.0.1"), policy: .oneShot)
         #expect(response.bodyText == "mail.lab.test")
     }
 
@@ -101,7 +101,7 @@ import Testing
         defer { close(fd) }
         let start = ContinuousClock.now
         let task = Task {
-            try await Transport().exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(30)))
+            try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(30)), policy: .oneShot)
         }
         try await Task.sleep(for: .milliseconds(200))
         task.cancel()

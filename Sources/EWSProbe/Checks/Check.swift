@@ -15,20 +15,3 @@ public protocol Check: Sendable {
 extension Check {
     public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {}
 }
-
-/// Every check ewsprobe knows, in the order the built-in default module runs them.
-public enum CheckRegistry {
-    public static let all: [any Check.Type] = [
-        DNSCheck.self,
-        TCPCheck.self,
-        TLSCheck.self,
-        AuthMethodsCheck.self,
-        FormsAuthCheck.self,
-        LBAffinityCheck.self,
-        EWSLoginCheck.self,
-    ]
-
-    public static func type(named name: String) -> (any Check.Type)? {
-        all.first { $0.name == name }
-    }
-}

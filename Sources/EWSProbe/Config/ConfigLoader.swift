@@ -14,16 +14,18 @@ public enum ConfigLoader {
         "username", "password_file", "password_env", "mailbox_check", "password", "source_address",
     ]
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
-    public static func load(file path: String) throws -> ProbeConfig {
-        var state = LoadState()
+    public static func load(file path: String, registry: CheckRegistry = .builtin) throws -> ProbeConfig {
+        var state = LoadState(registry: registry)
         let root = try parse(file: path)
         try load(root: root, state: &state, depth: 0)
         return try finish(state)
     }
 
     /// Loads from text (tests, the embedded demo); `name` stands in for the file name in errors.
-    public static func load(yaml: String, name: String, baseDirectory: String = ".") throws -> ProbeConfig {
-        var state = LoadState()
+    public static func load(yaml: String, name: String, baseDirectory: String = ".", registry: CheckRegistry = .builtin) throws
+        -> ProbeConfig
+    {
+        var state = LoadState(registry: registry)
         let root = try parse(yaml: yaml, name: name, baseDirectory: baseDirectory)
         try load(root: root, state: &state, depth: 0)
         return try finish(state)
@@ -41,14 +43,13 @@ public enum ConfigLoader {
 
     struct PendingTarget {
         var section: YAMLSection
-        var moduleName: String?
         var moduleSection: YAMLSection?
-        var target: TargetConfig
-        var interval: Duration?
-        var timeout: Duration?
+        var spec: TargetSpec
     }
 
     struct LoadState {
+        /// The checks modules may name.
+        var registry: CheckRegistry
         var global = GlobalConfig()
         var globalSeen = false
         var globalTimeoutSection: YAMLSection?
@@ -127,7 +128,7 @@ public enum ConfigLoader {
             case "modules":
                 for (name, moduleSection) in try section.entries() {
                     guard state.modules[name] == nil else { throw moduleSection.error("module \"\(name)\" is defined twice") }
-                    state.modules[name] = try loadModule(name: name, section: moduleSection)
+                    state.modules[name] = try loadModule(name: name, section: moduleSection, registry: state.registry)
                 }
             case "targets":
                 for item in try section.items() {
@@ -158,8 +159,8 @@ public enum ConfigLoader {
         state.globalSeen = true
     }
 
-    static func loadModule(name: String, section: YAMLSection) throws -> ModuleConfig {
-        let checkTypes = Dictionary(uniqueKeysWithValues: CheckRegistry.all.map { ($0.name, $0) })
+    static func loadModule(name: String, section: YAMLSection, registry: CheckRegistry) throws -> ModuleConfig {
+        let checkTypes = Dictionary(uniqueKeysWithValues: registry.types.map { ($0.name, $0) })
         let allowed = moduleBaseKeys.union(checkTypes.keys)
         var module = ModuleConfig(name: name, checks: [])
         var checkNames: [(String, YAMLSection)] = []
@@ -173,7 +174,7 @@ public enum ConfigLoader {
                 for item in try value.items() {
                     let checkName = try item.nonEmptyString()
                     guard checkTypes[checkName] != nil else {
-                        let known = CheckRegistry.all.map { $0.name }.joined(separator: ", ")
+                        let known = registry.names.joined(separator: ", ")
                         throw item.error("unknown check \"\(checkName)\" (known checks: \(known))")
                     }
                     guard seen.insert(checkName).inserted else { throw item.error("check \"\(checkName)\" is listed twice") }
@@ -188,7 +189,7 @@ public enum ConfigLoader {
             }
         }
         if !sawChecks {
-            checkNames = CheckRegistry.all.map { ($0.name, section) }
+            checkNames = registry.types.map { ($0.name, section) }
         }
         guard !checkNames.isEmpty else { throw section.error("checks: the module runs no check") }
         var checks: [any Check] = []
@@ -306,56 +307,44 @@ public enum ConfigLoader {
                     file: section.file, line: section.line, key: section.path,
                     message: "password file is readable by group or others (chmod 600)"))
         }
-        var target = TargetConfig(name: targetName, url: url)
-        target.labels = labels
-        target.resolve = resolve
-        target.caFile = caFile
-        target.username = username
-        target.password = password
-        target.mailboxCheck = mailbox
-        target.sourceAddress = sourceAddress
-        // Interval/timeout inheritance is resolved in finish(), once modules and globals are known.
-        state.targets.append(
-            PendingTarget(
-                section: item, moduleName: moduleName, moduleSection: moduleSection, target: target, interval: interval,
-                timeout: timeout))
+        var spec = TargetSpec(name: targetName, url: url)
+        spec.moduleName = moduleName
+        spec.interval = interval
+        spec.timeout = timeout
+        spec.labels = labels
+        spec.resolve = resolve
+        spec.caFile = caFile
+        spec.username = username
+        spec.password = password
+        spec.mailboxCheck = mailbox
+        spec.sourceAddress = sourceAddress
+        // Assembled in finish(), once modules and globals are known.
+        state.targets.append(PendingTarget(section: item, moduleSection: moduleSection, spec: spec))
     }
 
     static func finish(_ state: LoadState) throws -> ProbeConfig {
         var targets: [TargetConfig] = []
         targets.reserveCapacity(state.targets.count)  // exact: 10,000 targets would otherwise leave 6,000 empty slots
         for pending in state.targets {
-            var target = pending.target
-            if let moduleName = pending.moduleName {
-                if let module = state.modules[moduleName] {
-                    target.module = module
-                } else if moduleName == "default" {
-                    target.module = .builtinDefault
-                } else {
+            let module: ModuleConfig
+            if let moduleName = pending.spec.moduleName {
+                guard let named = ProbeConfig.module(named: moduleName, in: state.modules) else {
                     let known = (state.modules.keys.sorted() + ["default"]).joined(separator: ", ")
                     throw (pending.moduleSection ?? pending.section).error("unknown module \"\(moduleName)\" (defined: \(known))")
                 }
-            } else if let module = state.modules["default"] {
-                target.module = module
-            }
-            target.interval = pending.interval ?? target.module.interval ?? state.global.interval
-            // As Prometheus' scrape_timeout: an unset timeout never outlasts the interval; only
-            // an explicit one longer than the interval is an error.
-            if let explicit = pending.timeout ?? target.module.timeout {
-                guard explicit <= target.interval else {
-                    throw pending.section.error(
-                        "timeout \(DurationText.format(explicit)) is longer than interval \(DurationText.format(target.interval))")
-                }
-                target.timeout = explicit
+                module = named
             } else {
-                target.timeout = min(state.global.timeout, target.interval)
+                module = state.modules["default"] ?? .builtinDefault
             }
-            if target.caFile == nil { target.caFile = target.module.caFile }
-            if target.sourceAddress == nil { target.sourceAddress = target.module.sourceAddress }
-            target.resolve += target.module.resolve
-            targets.append(target)
+            do throws(TargetAssembly.Problem) {
+                targets.append(try TargetAssembly.build(pending.spec, module: module, global: state.global))
+            } catch {
+                throw pending.section.error(error.description)
+            }
         }
-        return ProbeConfig(global: state.global, modules: state.modules, targets: targets, warnings: state.warnings)
+        var config = ProbeConfig(global: state.global, modules: state.modules, targets: targets, warnings: state.warnings)
+        config.specs = state.targets.map(\.spec)
+        return config
     }
 
     static func pins(_ section: YAMLSection) throws -> [ResolvePin] {

@@ -23,7 +23,7 @@ public struct ModuleConfig: Sendable {
 
     /// The built-in module: every registered check with its default settings.
     public static let builtinDefault = ModuleConfig(
-        name: "default", checks: CheckRegistry.all.map { makeDefault($0) })
+        name: "default", checks: CheckRegistry.builtin.types.map { makeDefault($0) })
 
     static func makeDefault<C: Check>(_ type: C.Type) -> any Check { C() }
 
@@ -35,18 +35,18 @@ public struct ModuleConfig: Sendable {
 
     /// The module cut down to `names` (`--checks`), in the registry's order: a check the module
     /// configures keeps its settings, any other runs with its defaults.
-    public func selecting(_ names: [String]) throws(SelectionError) -> ModuleConfig {
+    public func selecting(_ names: [String], registry: CheckRegistry = .builtin) throws(SelectionError) -> ModuleConfig {
         var wanted: Set<String> = []
         for name in names {
-            guard CheckRegistry.type(named: name) != nil else {
-                let known = CheckRegistry.all.map { $0.name }.joined(separator: ", ")
+            guard registry.type(named: name) != nil else {
+                let known = registry.names.joined(separator: ", ")
                 throw SelectionError(description: "unknown check \"\(name)\" (known checks: \(known))")
             }
             wanted.insert(name)
         }
         guard !wanted.isEmpty else { throw SelectionError(description: "name at least one check") }
         var selected = self
-        selected.checks = CheckRegistry.all.filter { wanted.contains($0.name) }.map { type in
+        selected.checks = registry.types.filter { wanted.contains($0.name) }.map { type in
             checks.first { Swift.type(of: $0).name == type.name } ?? Self.makeDefault(type)
         }
         return selected
@@ -116,6 +116,9 @@ public struct ProbeConfig: Sendable {
     public var global: GlobalConfig
     public var modules: [String: ModuleConfig]
     public var targets: [TargetConfig]
+    /// What each target said of itself, in the same order (the CLI assembles a configured
+    /// target again with another module or overrides).
+    public var specs: [TargetSpec] = []
     public var warnings: [ConfigWarning]
 
     public init(
@@ -130,24 +133,21 @@ public struct ProbeConfig: Sendable {
 }
 
 extension ProbeConfig {
+    /// A module by name: one the configuration defines, or the built-in `default`.
+    public static func module(named name: String, in modules: [String: ModuleConfig]) -> ModuleConfig? {
+        modules[name] ?? (name == "default" ? .builtinDefault : nil)
+    }
+
+    public func module(named name: String) -> ModuleConfig? { Self.module(named: name, in: modules) }
+
     /// Keeps the targets whose stable hash falls in shard `index` of `count`, so N instances of
     /// `serve --shard I/N` split one fleet without overlap.
     public func shard(_ index: Int, of count: Int) -> ProbeConfig {
         guard count > 1 else { return self }
         var copy = self
-        copy.targets = targets.filter { Int(StableHash.fnv1a($0.name) % UInt64(count)) == index }
+        let kept = targets.indices.filter { Int(StableHash.fnv1a(targets[$0].name) % UInt64(count)) == index }
+        copy.targets = kept.map { targets[$0] }
+        copy.specs = specs.count == targets.count ? kept.map { specs[$0] } : []
         return copy
-    }
-}
-
-/// FNV-1a: the same value in every process and on every machine, unlike `Hasher`.
-public enum StableHash {
-    public static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return hash
     }
 }

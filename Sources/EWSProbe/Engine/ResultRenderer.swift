@@ -3,5 +3,5 @@
 /// rendering only ever flows from the store outwards.
 public protocol ResultRenderer: Sendable {
     func series(target: TargetConfig, report: ProbeReport?, runs: Int, failedRuns: Int) -> RenderedSeries
-    func trace(_ report: ProbeReport) -> String
+    func textReport(_ report: ProbeReport) -> String
 }

@@ -25,16 +25,16 @@ public final class ResultStore: Sendable {
         public var reasons: [String]
         /// The run's text report with its traces (one string: far smaller than the report's
         /// many small strings); nil when it fell out of the budget (never for the latest run).
-        public var trace: String?
+        public var textReport: String?
 
         public var durationSeconds: Double { Double(duration) }
 
-        init(startedAt: Double, durationSeconds: Double, status: CheckStatus, reasons: [String], trace: String?) {
+        init(startedAt: Double, durationSeconds: Double, status: CheckStatus, reasons: [String], textReport: String?) {
             self.startedAt = startedAt
             duration = Float(durationSeconds)
             self.status = status
             self.reasons = reasons
-            self.trace = trace
+            self.textReport = textReport
         }
     }
 
@@ -114,11 +114,11 @@ public final class ResultStore: Sendable {
         let runs = current.runs + 1
         let failedRuns = current.failedRuns + (report.status == .fail ? 1 : 0)
         let series = renderer.series(target: current.target, report: report, runs: runs, failedRuns: failedRuns)
-        let trace = renderer.trace(report)
+        let textReport = renderer.textReport(report)
         let compact = Self.compacted(report)
         let record = RunRecord(
             startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
-            reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, trace: trace)
+            reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, textReport: textReport)
         state.withLock { state in
             guard let position = state.index[report.targetName] else { return }
             let budget = traceBudget / max(1, state.results.count)
@@ -149,11 +149,11 @@ public final class ResultStore: Sendable {
 
     /// Drops the oldest traces until the older runs' fit `budget` bytes; the latest keeps its own.
     static func trim(_ history: inout [RunRecord], to budget: Int) {
-        var used = history.dropLast().reduce(0) { $0 + ($1.trace?.utf8.count ?? 0) }
+        var used = history.dropLast().reduce(0) { $0 + ($1.textReport?.utf8.count ?? 0) }
         for index in history.indices.dropLast() where used > budget {
-            guard let trace = history[index].trace else { continue }
-            used -= trace.utf8.count
-            history[index].trace = nil
+            guard let text = history[index].textReport else { continue }
+            used -= text.utf8.count
+            history[index].textReport = nil
         }
     }
 

@@ -6,7 +6,7 @@ public struct ExpositionRenderer: ResultRenderer {
         MetricsRenderer.series(target: target, report: report, runs: runs, failedRuns: failedRuns)
     }
 
-    public func trace(_ report: ProbeReport) -> String {
+    public func textReport(_ report: ProbeReport) -> String {
         HumanReport.render(report, verbose: true)
     }
 }

@@ -3,8 +3,7 @@ import Synchronization
 
 /// Prometheus text for the results. Each target's series are rendered once, when its result is
 /// recorded (`RenderedSeries`); a scrape only stitches the stored bytes together family by
-/// family, so it costs a copy, not a rendering of every target (10,000 targets: 603 ms when
-/// rendered per scrape, measured). A scrape never runs a probe. The exporter's own metrics keep
+/// family, so it costs a copy, not a rendering of every target. A scrape never runs a probe. The exporter's own metrics keep
 /// their persistent swift-prometheus registry.
 public enum MetricsRenderer {
     public static func render(store: ResultStore, metrics: ExporterMetrics) -> [UInt8] {

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// The process's trust stores by extra CA file, and the verdicts reached with them. Loading the
-/// system bundle parses every public root (~10 ms), so each store is built once and shared:
+/// system bundle parses every public root, so each store is built once and shared:
 /// X509_STORE is safe to use from several threads once built. A changed CA file is picked up
 /// when its modification time changes, looked at no more than once a second.
 public final class TrustStores: Sendable {

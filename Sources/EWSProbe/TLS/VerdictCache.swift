@@ -2,7 +2,7 @@ import Synchronization
 
 /// Verification verdicts already reached, by presented chain and trust store. A server presents
 /// the same chain run after run, and verifying it again costs a signature check per certificate
-/// (about 7 % of a probe), so a verdict is reused for up to ten minutes, as browsers' verifier
+/// per certificate, so a verdict is reused for up to ten minutes, as browsers' verifier
 /// caches do. It is never reused past a moment that could change it: the first `notAfter` in the
 /// chain OpenSSL built, a `notBefore` still ahead, or a new trust store (the CA file changed).
 final class VerdictCache: Sendable {

@@ -124,7 +124,7 @@ final class CurlTransfer: @unchecked Sendable {
             // Protocol, cipher and the chain as sent are read during the handshake: hook the
             // SSL_CTX curl creates for this (fresh, never reused) connection. (CURLOPT_CERTINFO
             // would also give the chain, but formats every field of every certificate as text
-            // first: the largest single cost of a probe, measured with callgrind.)
+            // first, which costs more than the rest of the probe.)
             // The SSL_CTX outlives this transfer when the connection is kept: it gets an ID, not
             // a pointer, and the ID is forgotten when the transfer ends.
             handshakeID = handshakes.register(self)

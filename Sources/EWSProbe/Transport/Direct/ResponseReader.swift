@@ -86,7 +86,10 @@ struct ResponseReader {
                 if line.allSatisfy({ $0 == 0x0D }) { phase = .done }
             case .untilClose:
                 _ = takeBody(&offset, upTo: Int.max)
-                return false
+                // Past the body limit the response ends, as libcurl's transfer does: a body
+                // without end costs the limit, not the timeout.
+                guard bodyTruncated else { return false }
+                phase = .done
             case .done:
                 return true
             }
