@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(libcurl4-openssl-dev libssl-dev libc-ares-dev libcrypt-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(nginx-light dnsmasq-base prometheus haproxy openssl python3 python3-pip curl apache2-utils chromium)
+  packages+=(nginx-light dnsmasq-base prometheus haproxy tinyproxy-bin openssl python3 python3-pip curl apache2-utils chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

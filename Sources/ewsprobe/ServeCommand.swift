@@ -71,7 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
         let scheme = web.config.tls == nil ? "http" : "https"
         logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(scheme)://\(listen)")
         try await ExporterServer(
-            source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: shardIndex, host: host, port: port, web: web, logger: logger
+            source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: shardIndex, host: host, port: port, web: web,
+            logger: logger
         )
         .run()
     }

@@ -39,7 +39,8 @@ import Testing
     /// A refused query (nothing listens on the UDP port: ICMP port unreachable) is a resolver
     /// error, not a timeout.
     @Test func refusedQueryIsAResolverError() async throws {
-        let report = await ProbeRunner(runtime: .test).run(target("https://x.lab.test/", dnsServer: LabNetwork.freePort(), timeout: .seconds(2)))
+        let report = await ProbeRunner(runtime: .test).run(
+            target("https://x.lab.test/", dnsServer: LabNetwork.freePort(), timeout: .seconds(2)))
         #expect(["resolver_error", "timeout"].contains(report.checks[0].reason ?? ""), "\(report.checks[0].summary)")
     }
 

@@ -72,7 +72,8 @@ import Testing
         defer { close(fd) }
         let start = ContinuousClock.now
         let error = await #expect(throws: TransportError.self) {
-            try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .milliseconds(500)), policy: .oneShot)
+            try await ProbeRuntime.test.transport.exchange(
+                HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .milliseconds(500)), policy: .oneShot)
         }
         let elapsed = ContinuousClock.now - start
         #expect(error?.kind == .timeout)
@@ -101,7 +102,8 @@ import Testing
         defer { close(fd) }
         let start = ContinuousClock.now
         let task = Task {
-            try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(30)), policy: .oneShot)
+            try await ProbeRuntime.test.transport.exchange(
+                HTTPRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(30)), policy: .oneShot)
         }
         try await Task.sleep(for: .milliseconds(200))
         task.cancel()

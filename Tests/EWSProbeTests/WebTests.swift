@@ -163,14 +163,16 @@ import Testing
         do {
             let (serve, port) = try ExporterTests.serve(config)
             defer { serve.stop() }
-            let refused = try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "http://127.0.0.1:\(port)/probe?target=\(closed)&module=m"), policy: .oneShot)
+            let refused = try await ProbeRuntime.test.transport.exchange(
+                HTTPRequest(url: "http://127.0.0.1:\(port)/probe?target=\(closed)&module=m"), policy: .oneShot)
             #expect(refused.status == 403)
             #expect(refused.bodyText.contains("--web.allow-probe-urls"))
         }
         let (serve, port) = try ExporterTests.serve(config, extra: ["--web.allow-probe-urls"])
         defer { serve.stop() }
         let base = "http://127.0.0.1:\(port)"
-        let answer = try await ProbeRuntime.test.transport.exchange(HTTPRequest(url: "\(base)/probe?target=\(closed)&module=m"), policy: .oneShot)
+        let answer = try await ProbeRuntime.test.transport.exchange(
+            HTTPRequest(url: "\(base)/probe?target=\(closed)&module=m"), policy: .oneShot)
         #expect(answer.status == 200)
         #expect(answer.bodyText.contains("ewsprobe_check_success{target=\"127.0.0.1\",check=\"tcp\"} 0"), "\(answer.bodyText)")
         #expect(try await ServeTests.status("\(base)/probe?target=\(closed)&module=nope") == 400)
@@ -212,7 +214,8 @@ import Testing
         #expect(try await first == 200)
         // Oversized request bodies are refused before any handler runs.
         let big = try await ProbeRuntime.test.transport.exchange(
-            HTTPRequest(url: "http://127.0.0.1:\(port)/-/reload", method: "POST", body: Array(repeating: 0x41, count: 100_000)), policy: .oneShot)
+            HTTPRequest(url: "http://127.0.0.1:\(port)/-/reload", method: "POST", body: Array(repeating: 0x41, count: 100_000)),
+            policy: .oneShot)
         #expect(big.status == 413)
     }
 

@@ -45,7 +45,8 @@ public struct FormsAuthCheck: Check {
                 // The first hop is the probe's shared anonymous SOAP POST.
                 response =
                     hops.isEmpty
-                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address) : try await ctx.transport.exchange(request, policy: .pooled(ctx.scope))
+                    ? try await ctx.anonymousSOAPExchange(pinnedTo: address)
+                    : try await ctx.transport.exchange(request, policy: .pooled(ctx.scope))
             } catch {
                 outcome = (.fail, "request_failed", "\(method) \(url) failed: \(error.message)", nil)
                 break

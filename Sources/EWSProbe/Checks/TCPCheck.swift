@@ -62,7 +62,8 @@ public struct TCPCheck: Check {
                 // The shared POST's connect, without waiting for its answer.
                 let timings =
                     shareFirst && index == 0
-                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings : try await ctx.transport.exchange(request, policy: .connectOnly).timings
+                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings
+                    : try await ctx.transport.exchange(request, policy: .connectOnly).timings
                 return Attempt(address: address, seconds: timings.connect - timings.nameLookup)
             } catch {
                 // A failure after the connect (TLS, HTTP) is not this check's to judge.

@@ -4,7 +4,8 @@ import Synchronization
 /// Fires the action of a run that overran its hard limit: the scheduler's backstop. One thread
 /// looks four times a second, so a run that ends in time costs a heap entry, not a timer, a
 /// sleeping task and their wake-ups (the backstop fires within a quarter second of its limit).
-public final class Watchdog: Sendable {    static let resolution: Duration = .milliseconds(250)
+public final class Watchdog: Sendable {
+    static let resolution: Duration = .milliseconds(250)
 
     private struct State {
         var due = DueQueue()

@@ -7,7 +7,7 @@ import Synchronization
 /// and the continuation to resume. Created by any thread; configured, driven and finished on the
 /// curl loop thread only (the lock guards the hand-over and cancellation).
 final class CurlTransfer: @unchecked Sendable {
-    
+
     let request: HTTPRequest
     let policy: ConnectionPolicy
     /// Connections kept for later exchanges of the same scope; nil: a connection of its own.

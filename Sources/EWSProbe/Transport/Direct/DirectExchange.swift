@@ -17,7 +17,7 @@ import Synchronization
 /// only by the `DirectLoop` thread.
 final class DirectExchange: @unchecked Sendable {
     private enum Stage {
-        case connecting, handshaking, sending, receiving, finished
+        case connecting, preambleSending, preambleReceiving, handshaking, sending, receiving, finished
     }
 
     let request: HTTPRequest
@@ -46,9 +46,14 @@ final class DirectExchange: @unchecked Sendable {
 
     /// Only open the connection (and do the handshake), send nothing.
     let connectOnly: Bool
+    /// How the stream is secured before the HTTP exchange (or instead of one).
+    let security: StreamSecurity
+    private var preambleSent = 0
+    private var preambleReceived: [UInt8] = []
 
-    init(request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool) {
+    init(request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, connectOnly: Bool) {
         self.connectOnly = connectOnly
+        self.security = security
         self.request = request
         self.url = url
         self.address = address
@@ -138,6 +143,8 @@ final class DirectExchange: @unchecked Sendable {
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
             if error == 0 { connected() } else { connectFailed(error) }
+        case .preambleSending: sendPreamble()
+        case .preambleReceiving: receivePreamble(buffer)
         case .handshaking: handshake()
         case .sending: send()
         case .receiving: receive(buffer)
@@ -169,23 +176,76 @@ final class DirectExchange: @unchecked Sendable {
         }
         (connection.localAddress, connection.localPort) = Self.describe(local)
         connection.newConnections = 1
-        if url.isTLS {
-            let context = request.allowLegacyTLS ? ClientTLSContext.legacy.value : ClientTLSContext.standard.value
-            guard let ssl = SSL_new(context) else { return fail(.tls, "SSL_new failed", errno: 0) }
-            self.ssl = ssl
-            SSL_set_fd(ssl, fd)
-            if !IPAddress.isLiteral(url.host) { _ = ewsossl_set_sni(ssl, url.host) }
-            stage = .handshaking
-            handshake()
+        if security.preamble != nil {
+            stage = .preambleSending
+            interest = Int16(POLLOUT)
+            sendPreamble()
         } else {
+            secure()
+        }
+    }
+
+    /// After the connect (and any preamble): the handshake, or the protocol in clear.
+    private func secure() {
+        guard let (serverName, legacy) = security.handshake else {
             onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
-            startRequest()
+            return startRequest()
+        }
+        let context = legacy ? ClientTLSContext.legacy.value : ClientTLSContext.standard.value
+        guard let ssl = SSL_new(context) else { return fail(.tls, "SSL_new failed", errno: 0) }
+        self.ssl = ssl
+        SSL_set_fd(ssl, fd)
+        if !IPAddress.isLiteral(serverName) { _ = ewsossl_set_sni(ssl, serverName) }
+        stage = .handshaking
+        handshake()
+    }
+
+    private func sendPreamble() {
+        guard let preamble = security.preamble else { return }
+        let bytes = preamble.request
+        while preambleSent < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + preambleSent, bytes.count - preambleSent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                preambleSent += n
+                continue
+            }
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            return fail(.protocolError, "Failed sending the preamble: \(String(cString: strerror(errno)))", errno: errno)
+        }
+        stage = .preambleReceiving
+        interest = Int16(POLLIN)
+    }
+
+    private func receivePreamble(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let preamble = security.preamble else { return }
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+            guard n > 0 else {
+                let reason = n == 0 ? "the peer closed the connection" : String(cString: strerror(errno))
+                return fail(.protocolError, "No answer to the preamble: \(reason)", errno: n == 0 ? 0 : errno)
+            }
+            preambleReceived.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            switch preamble.verdict(preambleReceived) {
+            case .needMore: continue
+            case .refused(let reason): return fail(.protocolError, reason, errno: 0)
+            case .proceed(let consumed):
+                // Bytes past the answer would belong to the next protocol, which speaks first.
+                guard consumed == preambleReceived.count else {
+                    return fail(.protocolError, "the peer sent data after its answer to the preamble", errno: 0)
+                }
+                timings.preTransfer = elapsed
+                return secure()
+            }
         }
     }
 
     private func connectFailed(_ code: Int32) {
         let text = String(cString: strerror(code))
-        let message = "Failed to connect to \(IPAddress.bracketed(address)) port \(url.port) after \(Int(elapsed * 1000)) ms: \(text)"
+        let message =
+            "Failed to connect to \(IPAddress.bracketed(address)) port \(connection.peerPort) after \(Int(elapsed * 1000)) ms: \(text)"
         let kind: TransportError.Kind = code == ECONNREFUSED ? .refused : code == ETIMEDOUT ? .timeout : .unreachable
         fail(kind, message, errno: code)
     }
@@ -209,7 +269,7 @@ final class DirectExchange: @unchecked Sendable {
             return
         }
         if wouldBlock(rc) { return }
-        fail(.tls, Self.openSSLError(ssl, rc, in: IPAddress.endpoint(address, url.port)), errno: 0)
+        fail(.tls, Self.openSSLError(ssl, rc, in: IPAddress.endpoint(address, connection.peerPort)), errno: 0)
     }
 
     private func startRequest() {
@@ -304,7 +364,7 @@ final class DirectExchange: @unchecked Sendable {
     }
 
     private func ioError(_ rc: Int) -> String {
-        if let ssl { return Self.openSSLError(ssl, Int32(rc), in: IPAddress.endpoint(address, url.port)) }
+        if let ssl { return Self.openSSLError(ssl, Int32(rc), in: IPAddress.endpoint(address, connection.peerPort)) }
         return rc == 0 ? "connection closed" : String(cString: strerror(errno))
     }
 

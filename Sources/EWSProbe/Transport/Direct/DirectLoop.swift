@@ -18,10 +18,10 @@ final class DirectLoop: Sendable {
         ServiceThread.start("ews-direct") { [self] in self.run() }
     }
 
-    func perform(_ request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool) async throws(TransportError)
-        -> HTTPResponse
+    func perform(_ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, connectOnly: Bool)
+        async throws(TransportError) -> HTTPResponse
     {
-        let exchange = DirectExchange(request: request, url: url, address: address, connectOnly: connectOnly)
+        let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: connectOnly)
         let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 exchange.onComplete = { continuation.resume(returning: $0) }
@@ -35,8 +35,10 @@ final class DirectLoop: Sendable {
 
     /// Runs an exchange without a task waiting on it: its handshake and its answer are
     /// published to `pending` from the loop thread.
-    func start(_ request: HTTPRequest, url: EndpointURL, address: String, connectOnly: Bool, pending: PendingExchange) {
-        let exchange = DirectExchange(request: request, url: url, address: address, connectOnly: connectOnly)
+    func start(
+        _ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, connectOnly: Bool, pending: PendingExchange
+    ) {
+        let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: connectOnly)
         exchange.onSecured = { pending.connectionSecured($0) }
         exchange.onComplete = { pending.finish($0) }
         pending.onCancel { [self] in cancel(exchange) }

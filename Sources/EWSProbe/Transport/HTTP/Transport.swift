@@ -20,7 +20,8 @@ public struct Transport: HTTPTransport {
         -> HTTPResponse
     {
         if route == .direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
-            return try await direct.perform(request, url: url, address: address, connectOnly: policy.isConnectOnly)
+            return try await direct.perform(
+                request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly)
         }
         return try await curl.perform(request, policy: policy)
     }
@@ -32,7 +33,9 @@ public struct Transport: HTTPTransport {
         if HTTPClientRoute.choose(for: request, policy: policy) == .direct, let address = request.pinnedAddress,
             let url = request.endpoint ?? EndpointURL(request.url)
         {
-            direct.start(request, url: url, address: address, connectOnly: policy.isConnectOnly, pending: pending)
+            direct.start(
+                request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly,
+                pending: pending)
             return pending
         }
         let task = Task {
@@ -44,5 +47,27 @@ public struct Transport: HTTPTransport {
         }
         pending.onCancel { task.cancel() }
         return pending
+    }
+
+    static func security(_ request: HTTPRequest, _ url: EndpointURL) -> StreamSecurity {
+        url.isTLS ? .tls(serverName: url.host, legacy: request.allowLegacyTLS) : .plain
+    }
+
+    /// Opens a stream to `address`:`port` secured as `security` and closes it once open: what
+    /// the `tls` check judges on any endpoint (HTTPS, LDAPS, StartTLS, through a tunnel).
+    public func openStream(
+        to address: String, port: Int, security: StreamSecurity, timeout: Duration, sourceAddress: String? = nil
+    ) async throws(TransportError) -> SecuredConnection {
+        let scheme = security.handshake == nil ? "http" : "https"
+        let host = security.handshake?.serverName ?? address
+        guard let url = EndpointURL("\(scheme)://\(IPAddress.bracketed(host)):\(port)/") else {
+            throw TransportError(
+                kind: .other, curlCode: nil, osErrno: 0, message: "no stream to \(host):\(port)", timings: PhaseTimings(),
+                connection: ConnectionFacts(), tls: TLSFacts())
+        }
+        var request = HTTPRequest(url: url.description, timeout: timeout, pinnedAddress: address)
+        request.sourceAddress = sourceAddress
+        return SecuredConnection(
+            try await direct.perform(request, url: url, address: address, security: security, connectOnly: true))
     }
 }
