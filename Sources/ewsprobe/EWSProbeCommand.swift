@@ -42,10 +42,12 @@ struct EWSProbeCommand: AsyncParsableCommand {
 }
 
 /// Prints a configuration error (without any secret the process knows) and exits 3.
-func failConfig(_ error: any Error) -> Never {
-    FileHandle.standardError.write(Data("ewsprobe: \(KnownSecrets.process.redact("\(error)"))\n".utf8))
+func failConfig(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("ewsprobe: \(KnownSecrets.process.redact(message))\n".utf8))
     exit(ExitStatus.usage)
 }
+
+func failConfig(_ error: any Error) -> Never { failConfig("\(error)") }
 
 func makeLogger(level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in

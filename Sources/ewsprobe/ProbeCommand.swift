@@ -156,5 +156,3 @@ func selecting(_ names: [String], from module: ModuleConfig) -> ModuleConfig {
         failConfig("--checks: \(error)")
     }
 }
-
-extension String: @retroactive Error {}
