@@ -44,6 +44,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if !done { try? reader.endOfStream() }
         precondition(reader.body.count <= 1024, "body past its limit")
         _ = reader.head.values("content-type")
+        // A proxy's answer to CONNECT is the same kind of untrusted head.
+        if case .proceed(let consumed) = HTTPConnectPreamble(host: "h", port: 1).verdict(Array(bytes.dropFirst())) {
+            precondition(consumed <= bytes.count - 1, "consumed past the answer")
+        }
     #endif
     return 0
 }

@@ -22,7 +22,7 @@ case "$target" in
   www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
   soap_response) flag=FUZZ_SOAP; files="$S/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
-  http_response) flag=FUZZ_HTTP; files="$S/Transport/Direct/ResponseReader.swift $S/Transport/HTTP/ResponseHead.swift" ;;
+  http_response) flag=FUZZ_HTTP; files="$S/Transport/Direct/ResponseReader.swift $S/Transport/HTTP/ResponseHead.swift $S/Transport/Connect/StreamPreamble.swift $S/Transport/Connect/HTTPConnectPreamble.swift $S/Transport/Socket/IPAddress.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
 rm -f "$out/fuzz-$target"
