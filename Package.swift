@@ -6,7 +6,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ewsprobe", targets: ["ewsprobe"]),
-        .library(name: "EWSProbe", targets: ["EWSProbe"]),
+        .library(
+            name: "EWSProbe",
+            targets: ["EWSProbeTransport", "EWSProbeCore", "EWSProbeChecks", "EWSProbeExposition"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,21 +43,39 @@ let package = Package(
             name: "CCrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
+        // The layers, each importing only those below it, so a back-edge does not compile:
+        // transport (bytes, TLS, DNS) < core (config, engine, results) < checks and exposition
+        // < server and demo < the executable.
         .target(
-            name: "EWSProbe",
+            name: "EWSProbeTransport",
+            dependencies: ["CCurl", "COpenSSL", "CAres"]
+        ),
+        .target(
+            name: "EWSProbeCore",
             dependencies: [
-                "CCurl",
-                "COpenSSL",
-                "CAres",
+                "EWSProbeTransport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "EWSProbeChecks",
+            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL"]
+        ),
+        .target(
+            name: "EWSProbeExposition",
+            dependencies: [
+                "EWSProbeCore",
+                "EWSProbeTransport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(
             name: "EWSProbeServer",
             dependencies: [
-                "EWSProbe",
+                "EWSProbeCore",
+                "EWSProbeExposition",
+                "EWSProbeTransport",
                 "COpenSSL",
                 "CCrypt",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -68,18 +89,41 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The demo's own sites (an EWS-like farm over HTTPS with its CA) are not part of the server.
+        .target(
+            name: "EWSProbeDemo",
+            dependencies: [
+                "EWSProbeChecks",
+                "EWSProbeCore",
+                "EWSProbeTransport",
+                "COpenSSL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "ewsprobe",
             dependencies: [
-                "EWSProbe",
+                "EWSProbeChecks",
+                "EWSProbeCore",
+                "EWSProbeDemo",
+                "EWSProbeExposition",
                 "EWSProbeServer",
+                "EWSProbeTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "EWSProbeTests",
-            dependencies: ["EWSProbe", "EWSProbeServer", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EWSProbeChecks", "EWSProbeCore", "EWSProbeDemo", "EWSProbeExposition", "EWSProbeServer",
+                "EWSProbeTransport", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py"]
         ),
     ],

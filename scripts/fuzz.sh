@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?target}
 seconds=${2:-60}
-S=Sources/EWSProbe
+T=Sources/EWSProbeTransport
+C=Sources/EWSProbeChecks
+K=Sources/EWSProbeCore
 out=.build/fuzz
 mkdir -p "$out/$target-corpus"
 if [ "$target" = config_loader ]; then
@@ -18,18 +20,23 @@ if [ "$target" = config_loader ]; then
     "$out/$target-corpus" "Fuzz/corpus/$target"
 fi
 case "$target" in
-  ntlm_challenge) flag=FUZZ_NTLM; files="$S/NTLM/NTLMMessages.swift $S/NTLM/NTLMCrypto.swift $S/Config/Secret.swift $S/Config/RegularFile.swift" ;;
-  www_authenticate) flag=FUZZ_AUTH; files="$S/HTTPAuth/AuthChallengeParser.swift" ;;
-  soap_response) flag=FUZZ_SOAP; files="$S/EWS/EWSResponseParser.swift" ;;
-  forms_login) flag=FUZZ_FORMS; files="$S/FormsLogin/FormsLoginClassifier.swift" ;;
-  http_response) flag=FUZZ_HTTP; files="$S/Transport/Direct/ResponseReader.swift $S/Transport/HTTP/ResponseHead.swift $S/Transport/Connect/StreamPreamble.swift $S/Transport/Connect/HTTPConnectPreamble.swift $S/Transport/Socket/IPAddress.swift" ;;
+  ntlm_challenge) flag=FUZZ_NTLM; files="$C/NTLM/NTLMMessages.swift $C/NTLM/NTLMCrypto.swift $K/Config/Secret.swift $T/Files/RegularFile.swift" ;;
+  www_authenticate) flag=FUZZ_AUTH; files="$C/HTTPAuth/AuthChallengeParser.swift" ;;
+  soap_response) flag=FUZZ_SOAP; files="$C/EWS/EWSResponseParser.swift" ;;
+  forms_login) flag=FUZZ_FORMS; files="$C/FormsAuth/FormsLoginClassifier.swift" ;;
+  http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
 rm -f "$out/fuzz-$target"
+# The parsers come from several of the package's modules; compiled here as one, so the imports of
+# the package's own modules go (copies in the build folder, the sources stay as they are).
+flat="$out/$target-sources"
+rm -rf "$flat" && mkdir -p "$flat"
+for f in $files; do sed 's/^import EWSProbe.*$//' "$f" >"$flat/$(basename "$f")"; done
 # shellcheck disable=SC2086
-swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -D "$flag" \
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -package-name ewsprobe -D "$flag" \
   -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap -I Sources/COpenSSL \
-  Fuzz/FuzzEntry.swift $files -o "$out/fuzz-$target" 2>&1 | grep -v "warning:" || true
+  Fuzz/FuzzEntry.swift "$flat"/*.swift -o "$out/fuzz-$target" 2>&1 | grep -v "warning:" || true
 test -x "$out/fuzz-$target"
 "$out/fuzz-$target" -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=2048 -print_final_stats=1 \
   "$out/$target-corpus" "Fuzz/corpus/$target"

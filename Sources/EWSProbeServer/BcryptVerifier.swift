@@ -1,6 +1,6 @@
 import CCrypt
 import COpenSSL
-import EWSProbe
+import EWSProbeCore
 import Foundation
 import Synchronization
 

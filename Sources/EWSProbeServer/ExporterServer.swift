@@ -1,4 +1,6 @@
-import EWSProbe
+import EWSProbeCore
+import EWSProbeExposition
+import EWSProbeTransport
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -106,7 +108,7 @@ public struct ExporterServer: Sendable {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
         do {
-            let config = Self.serving(try ConfigLoader.load(file: path), shard: shard)
+            let config = Self.serving(try ConfigLoader.load(file: path, registry: state.config.registry), shard: shard)
             KnownSecrets.process.learn(config)
             state.config = config
             scheduler.apply(config)
@@ -161,7 +163,9 @@ public struct ExporterServer: Sendable {
                 return Self.text(JSONReport.line(report, includeTrace: debug) + "\n", type: "application/json")
             }
             if debug { return Self.text(HumanReport.render(report, verbose: true)) }
-            return Self.bytes(MetricsRenderer.render(report: report, target: target), type: Self.exposition)
+            return Self.bytes(
+                MetricsRenderer.render(report: report, target: target, families: MetricsRenderer.families(of: store)), type: Self.exposition
+            )
         }
         router.post("/-/reload") { _, _ -> Response in
             switch await reload() {

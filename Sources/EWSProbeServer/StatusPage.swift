@@ -1,4 +1,5 @@
-import EWSProbe
+import EWSProbeCore
+import EWSProbeExposition
 import Foundation
 
 /// The HTML status pages, readable without JavaScript: `/` lists every target with each check's
@@ -32,7 +33,7 @@ enum StatusPage {
             }
             html += "<tr><td>\(link)\(url)</td><td class=\"\(report.status.rawValue)\">\(report.status.rawValue)</td>"
             html += "<td>\(checkList(report))</td><td class=\"runs\">\(runStrip(state))</td>"
-            html += "<td>\(JSONReport.timestamp(report.startedAt))<br><small>\(age(report.startedAt, now: now)), run \(state.runs)"
+            html += "<td>\(Timestamp.text(report.startedAt))<br><small>\(age(report.startedAt, now: now)), run \(state.runs)"
             html += ", \(state.failedRuns) failed</small></td></tr>\n"
         }
         html += "</table></body></html>\n"
@@ -54,7 +55,7 @@ enum StatusPage {
         for (index, run) in state.history.enumerated().reversed() {
             let latest = index == state.history.count - 1
             html += "<details id=\"run-\(index)\"\(latest ? " open" : "")><summary class=\"\(run.status.rawValue)\">"
-            html += "\(JSONReport.timestamp(run.startedAt)) · \(run.status.rawValue) · "
+            html += "\(Timestamp.text(run.startedAt)) · \(run.status.rawValue) · "
             html += String(format: "%.3f s", run.durationSeconds)
             html +=
                 "\(run.reasons.isEmpty ? "" : " · " + escape(run.reasons.joined(separator: ", "))) <small>(\(age(run.startedAt, now: now)))</small>"
@@ -84,7 +85,7 @@ enum StatusPage {
         var strip = ""
         let page = "/status?target=\(percentEncoded(state.target.name))"
         for (index, run) in state.history.enumerated() {
-            let title = "\(JSONReport.timestamp(run.startedAt)) \(run.status.rawValue) \(run.reasons.joined(separator: " "))"
+            let title = "\(Timestamp.text(run.startedAt)) \(run.status.rawValue) \(run.reasons.joined(separator: " "))"
             strip += "<a class=\"\(run.status.rawValue)\" href=\"\(page)#run-\(index)\" title=\"\(escape(title))\">&nbsp;</a>"
         }
         return strip

@@ -1,4 +1,4 @@
-import EWSProbe
+import EWSProbeCore
 import Foundation
 import HTTPTypes
 import Hummingbird

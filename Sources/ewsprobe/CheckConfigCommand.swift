@@ -1,5 +1,5 @@
 import ArgumentParser
-import EWSProbe
+import EWSProbeCore
 
 struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +13,7 @@ struct CheckConfigCommand: ParsableCommand {
         for file in files {
             let config: ProbeConfig
             do {
-                config = try ConfigLoader.load(file: file)
+                config = try ConfigLoader.load(file: file, registry: .builtin)
             } catch {
                 failConfig(error)
             }

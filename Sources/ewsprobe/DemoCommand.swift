@@ -1,5 +1,6 @@
 import ArgumentParser
-import EWSProbe
+import EWSProbeCore
+import EWSProbeDemo
 import EWSProbeServer
 import Logging
 
@@ -21,7 +22,7 @@ struct DemoCommand: AsyncParsableCommand {
             sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile)
         let config: ProbeConfig
         do {
-            config = try ConfigLoader.load(yaml: yaml, name: "<demo>")
+            config = try ConfigLoader.load(yaml: yaml, name: "<demo>", registry: .builtin)
         } catch {
             failConfig(error)
         }

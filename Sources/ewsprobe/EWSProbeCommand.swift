@@ -1,5 +1,5 @@
 import ArgumentParser
-import EWSProbe
+import EWSProbeCore
 import EWSProbeServer
 import Foundation
 import Logging

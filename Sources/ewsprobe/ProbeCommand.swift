@@ -1,5 +1,7 @@
 import ArgumentParser
-import EWSProbe
+import EWSProbeCore
+import EWSProbeExposition
+import EWSProbeTransport
 import Foundation
 
 struct ProbeCommand: AsyncParsableCommand {
@@ -70,10 +72,10 @@ struct ProbeCommand: AsyncParsableCommand {
     }
 
     func buildTargets() -> [TargetConfig] {
-        var loaded = ProbeConfig()
+        var loaded = ProbeConfig(registry: .builtin)
         if let config {
             do {
-                loaded = try ConfigLoader.load(file: config)
+                loaded = try ConfigLoader.load(file: config, registry: .builtin)
             } catch {
                 failConfig(error)
             }
@@ -151,7 +153,7 @@ struct ProbeCommand: AsyncParsableCommand {
 
 func selecting(_ names: [String], from module: ModuleConfig) -> ModuleConfig {
     do {
-        return try module.selecting(names)
+        return try module.selecting(names, registry: .builtin)
     } catch {
         failConfig("--checks: \(error)")
     }

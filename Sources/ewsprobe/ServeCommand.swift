@@ -1,5 +1,5 @@
 import ArgumentParser
-import EWSProbe
+import EWSProbeCore
 import EWSProbeServer
 import Foundation
 import Logging
@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = makeLogger(level: logLevel)
         let loaded: ProbeConfig
         do {
-            loaded = try ConfigLoader.load(file: config)
+            loaded = try ConfigLoader.load(file: config, registry: .builtin)
         } catch {
             failConfig(error)
         }

@@ -1,9 +1,13 @@
-import EWSProbeServer
 import Foundation
 import Logging
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The seams the next checks build on: a check defined only here, registered in one line,
 /// runs through the scheduler, `/metrics`, `/probe`'s JSON and the status page; and a check's

@@ -1,8 +1,12 @@
-import EWSProbeServer
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 @Suite struct ConfigLoaderTests {
     static let valid = """

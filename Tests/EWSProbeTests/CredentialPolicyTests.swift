@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// Credentials go only over TLS that verified: a plain-http target with credentials is a
 /// configuration error everywhere, the checks never send them in clear, and a credentialed

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// `ews_login` against nginx (TLS, auth_basic) in front of a small EWS SOAP responder.
 @Suite(.serialized) struct EWSLoginCheckTests {

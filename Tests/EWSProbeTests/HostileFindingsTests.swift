@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// What adversarial testing found (issue 15), each against a hostile server on loopback: server
 /// text cannot forge report lines, server values cannot grow the labels, an NTLM challenge needs

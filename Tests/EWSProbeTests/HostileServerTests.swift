@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// Broken and hostile servers: every probe ends within its timeout (plus a small margin) with a
 /// specific reason, and nothing crashes.

@@ -1,8 +1,12 @@
-import EWSProbeServer
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The c-ares resolver against real peers: dnsmasq, a DNS server that never answers, and the
 /// system configuration (a private /etc/resolv.conf bind-mounted in a mount namespace).

@@ -3,7 +3,12 @@ import Logging
 import Synchronization
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The scheduler's own bookkeeping: a run that overruns its hard limit, the runs skipped while
 /// it is in flight, and a stop that waits for the runs in flight. Scheduling is pure logic, so a

@@ -2,7 +2,12 @@ import Foundation
 import Logging
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// No surface of ewsprobe shows a password in any form: not when a server reflects the
 /// credentials in everything it answers, not when the password sits in a URL, not when it is

@@ -1,6 +1,11 @@
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The two guards for text a server chose: `LabelValue` before a label, `TerminalText` before
 /// the terminal.

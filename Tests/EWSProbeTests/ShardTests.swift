@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The README's shard set-up as processes: three `serve --shard I/3` on one configuration file
 /// must together probe every target, each by exactly one of them.

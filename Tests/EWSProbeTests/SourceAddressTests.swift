@@ -2,7 +2,12 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 #if canImport(Glibc)
     import Glibc

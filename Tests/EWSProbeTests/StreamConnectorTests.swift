@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The connector seam against real servers: a TLS handshake at connect, and a plaintext
 /// preamble before the handshake, here an HTTP CONNECT tunnel through tinyproxy to nginx

@@ -2,7 +2,12 @@ import COpenSSL
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// Reused verification verdicts: the same answer as a fresh verification, never one that a
 /// changed CA file or a passed expiry date could have changed. `openssl verify` is the oracle.

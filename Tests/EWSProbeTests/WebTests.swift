@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// The exporter's own endpoints: `--web.config.file` (TLS, client certificates, bcrypt users,
 /// headers, rate limit), the `/probe` URL policy and limits, and the status page in a real

@@ -1,4 +1,9 @@
-import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// A check that exists only in the test target: it proves a new check is one type plus one
 /// registration. It asks the run for the target's addresses (the plan's shared lookup), reads

@@ -1,4 +1,9 @@
-@testable import EWSProbe
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 /// A transport with no network: it answers every exchange with `answer` and records what was
 /// asked, so a check's logic can be tested without a server. The real-server tests stay.

@@ -1,5 +1,11 @@
-import EWSProbeServer
 import Foundation
+
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeDemo
+@testable import EWSProbeExposition
+@testable import EWSProbeServer
+@testable import EWSProbeTransport
 
 #if canImport(Glibc)
     import Glibc

@@ -48,11 +48,11 @@ struct TestPKI {
     }
 
     /// A certificate with full control over dates, key, digest and CA flag, signed by `issuer`
-    /// (default: the root) through `openssl ca`.
+    /// (default: the root; with `selfSign`, its own key) through `openssl ca`.
     func issue(
         _ label: String, names: [String], issuer: (URL, URL)? = nil, validFrom: Date = Date().addingTimeInterval(-86400),
         validUntil: Date = Date().addingTimeInterval(90 * 86400), digest: String = "sha256", key: KeySpec = .ec256, isCA: Bool = false,
-        usage: String = "serverAuth"
+        usage: String = "serverAuth", selfSign: Bool = false
     ) throws -> (URL, URL) {
         let cert = directory.appendingPathComponent("\(label).pem")
         let keyFile = directory.appendingPathComponent("\(label).key")
@@ -64,6 +64,25 @@ struct TestPKI {
             : "basicConstraints=CA:FALSE\nsubjectAltName=\(names.map { "DNS:\($0)" }.joined(separator: ","))\nextendedKeyUsage=\(usage)\n"
         try extensions.write(to: ext, atomically: true, encoding: .utf8)
         try Self.openssl(["req"] + key.arguments + ["-nodes", "-keyout", keyFile.path, "-out", csr.path, "-subj", "/CN=\(names[0])"])
+        let config = try caConfig()
+        let signer: [String]
+        if let (issuerCert, issuerKey) = issuer {
+            signer = ["-cert", issuerCert.path, "-keyfile", issuerKey.path]
+        } else if selfSign {
+            signer = ["-selfsign", "-keyfile", keyFile.path]
+        } else {
+            signer = ["-cert", caPEM.path, "-keyfile", caKey.path]
+        }
+        try Self.openssl(
+            ["ca", "-batch", "-config", config.path, "-rand_serial", "-notext"] + signer + [
+                "-in", csr.path, "-out", cert.path, "-md", digest, "-extfile", ext.path,
+                "-startdate", Self.generalizedTime(validFrom), "-enddate", Self.generalizedTime(validUntil),
+            ])
+        return (cert, keyFile)
+    }
+
+    /// The `openssl ca` configuration and database every issued certificate shares.
+    private func caConfig() throws -> URL {
         let db = directory.appendingPathComponent("ca-db")
         try FileManager.default.createDirectory(at: db, withIntermediateDirectories: true)
         let index = db.appendingPathComponent("index.txt")
@@ -83,13 +102,7 @@ struct TestPKI {
         [anything]
         commonName = supplied
         """.write(to: config, atomically: true, encoding: .utf8)
-        let (issuerCert, issuerKey) = issuer ?? (caPEM, caKey)
-        try Self.openssl([
-            "ca", "-batch", "-config", config.path, "-rand_serial", "-notext", "-cert", issuerCert.path, "-keyfile", issuerKey.path,
-            "-in", csr.path, "-out", cert.path, "-md", digest, "-extfile", ext.path,
-            "-startdate", Self.generalizedTime(validFrom), "-enddate", Self.generalizedTime(validUntil),
-        ])
-        return (cert, keyFile)
+        return config
     }
 
     /// A self-signed leaf (no CA behind it).

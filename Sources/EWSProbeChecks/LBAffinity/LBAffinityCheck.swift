@@ -1,0 +1,146 @@
+import EWSProbeCore
+import EWSProbeTransport
+import Foundation
+
+/// `lb_affinity`: does the load balancer keep this client on one Client Access server? NTLM
+/// authenticates the connection, so a farm that spreads one client's connections (or worse,
+/// one connection's requests) over several servers breaks the cloud service's logins. The
+/// challenger's identity (target info names, OS version, Exchange's server headers) shows which
+/// server answered; see ntlm.md for the measurement.
+public struct LBAffinityCheck: Check {
+    public static let name = "lb_affinity"
+
+    /// Fresh connections in the census.
+    public var census = 6
+    /// NTLM legs on one kept-alive connection.
+    public var legs = 4
+    /// Repeat the census returning the persistence cookie the balancer set.
+    public var cookiePass = false
+
+    public init() {}
+
+    public init(settings: YAMLSection) throws {
+        for (key, value) in try settings.entries(allowed: ["census", "legs", "cookie_pass"]) {
+            switch key {
+            case "census": census = try value.int(in: 2...100)
+            case "legs": legs = try value.int(in: 2...50)
+            case "cookie_pass": cookiePass = try value.bool()
+            default: break
+            }
+        }
+    }
+
+    public func run(_ ctx: ProbeContext) async -> CheckResult {
+        let timer = CheckTimer()
+        guard let addresses = await AddressFanOut.addresses(ctx) else { return AddressFanOut.noAddresses(Self.name, "probe") }
+        var perAddress: [CheckResult] = []
+        for address in addresses {
+            perAddress.append(await measure(address, ctx))
+        }
+        var result = combine(perAddress, addresses: addresses)
+        result.durationSeconds = timer.elapsed
+        return result
+    }
+
+    func combine(_ results: [CheckResult], addresses: [String]) -> CheckResult {
+        if results.count == 1 { return results[0] }
+        var combined = CheckResult(check: Self.name, status: .skip, summary: "")
+        for (address, result) in zip(addresses, results) {
+            combined.measurements += result.measurements
+            combined.trace += result.trace.map { "[\(address)] \($0)" }
+            combined.notes += ["\(address):"] + result.notes.map { "  \($0)" }
+            combined.status = combined.status.worse(result.status)
+        }
+        let worst = zip(addresses, results).first { $0.1.status == combined.status }
+        combined.reason = worst?.1.reason
+        combined.summary = worst.map { "\($0.0): \($0.1.summary)" } ?? ""
+        combined.details = [
+            ("addresses", .array(zip(addresses, results).map { .object([("address", .string($0.0))] + $0.1.details) }))
+        ]
+        return combined
+    }
+
+    /// The census, the legs, the cookie pass and the handshakes at one address, then the verdict.
+    func measure(_ address: String, _ ctx: ProbeContext) async -> CheckResult {
+        var result = CheckResult(check: Self.name, status: .pass, summary: "")
+        let leg = NTLMLeg(address: address, ctx: ctx)
+        var m = LBAffinityMeasurement()
+        do throws(NTLMLeg.LegError) {
+            m.census = try await census(leg, cookies: [], trace: &result.trace)
+        } catch .notOffered(let status) {
+            result.status = .skip
+            result.reason = "ntlm_not_offered"
+            result.summary = "the server does not offer NTLM (status \(status)); affinity cannot be measured this way"
+            return result
+        } catch {
+            return Self.failure(&result, leg: "census", error)
+        }
+        do throws(NTLMLeg.LegError) {
+            m.legs = try await keptAliveLegs(leg, ctx, trace: &result.trace)
+        } catch {
+            return Self.failure(&result, leg: "keep-alive legs", error)
+        }
+        if cookiePass, let cookies = m.census.first?.cookies, !cookies.isEmpty {
+            var ignored: [String] = []
+            m.cookieCensus = (try? await census(leg, cookies: cookies, trace: &ignored, tolerant: true)) ?? []
+        }
+        (m.handshake, m.split) = await handshakes(leg, ctx)
+        LBAffinityReport.render(m, address: address, verdict: LBAffinityVerdict(m), into: &result)
+        return result
+    }
+
+    /// Fresh connections, one NEGOTIATE each; `tolerant` skips a failed leg instead of failing.
+    func census(_ leg: NTLMLeg, cookies: [String], trace: inout [String], tolerant: Bool = false) async throws(NTLMLeg.LegError)
+        -> [LBObservation]
+    {
+        var census: [LBObservation] = []
+        for index in 0..<self.census {
+            do throws(NTLMLeg.LegError) {
+                let observation = try await leg.negotiate(scope: nil, cookies: cookies)
+                census.append(observation)
+                trace.append("census \(index + 1): \(observation.identity ?? "?") via local port \(observation.localPort)")
+            } catch {
+                if !tolerant { throw error }
+            }
+        }
+        return census
+    }
+
+    /// NEGOTIATE legs on one kept-alive connection: the server must not change within it.
+    func keptAliveLegs(_ leg: NTLMLeg, _ ctx: ProbeContext, trace: inout [String]) async throws(NTLMLeg.LegError) -> [LBObservation] {
+        let scope = ctx.transport.makeScope()
+        var seen: [LBObservation] = []
+        for index in 0..<legs {
+            let observation = try await leg.negotiate(scope: scope, cookies: [])
+            seen.append(observation)
+            let reuse = index == 0 ? "new connection" : (observation.newConnection ? "NEW connection (not kept alive)" : "same connection")
+            trace.append("leg \(index + 1): \(observation.identity ?? "?") (\(reuse), local port \(observation.localPort))")
+        }
+        return seen
+    }
+
+    /// With credentials: a full handshake on one connection, then a split one. NTLM sends
+    /// hashes only, but credentials still never go over plain http.
+    func handshakes(_ leg: NTLMLeg, _ ctx: ProbeContext) async -> (handshake: (ok: Bool, detail: String)?, split: String?) {
+        guard let username = ctx.target.username, ctx.target.password != nil else { return (nil, nil) }
+        if let refusal = CredentialPolicy.refusal(for: ctx.target.url) { return ((false, "credentials not sent: \(refusal)"), nil) }
+        do {
+            let secret = try ctx.password()!
+            let (user, domain) = NTLMv2Client.split(username)
+            let client = NTLMv2Client(user: user, domain: domain, password: secret)
+            return (await leg.fullHandshake(client: client), await leg.splitHandshake(client: client))
+        } catch {
+            return ((false, "\(error)"), nil)
+        }
+    }
+
+    static func failure(_ result: inout CheckResult, leg: String, _ error: NTLMLeg.LegError) -> CheckResult {
+        result.status = .fail
+        result.reason = "ntlm_handshake_failed"
+        switch error {
+        case .failed(let text): result.summary = "\(leg): \(text)"
+        case .notOffered(let status): result.summary = "\(leg): NTLM not offered (status \(status))"
+        }
+        return result
+    }
+}

@@ -1,0 +1,67 @@
+import EWSProbeCore
+import EWSProbeTransport
+import Foundation
+
+/// `tcp`: a TCP connection to the URL's port on every resolved address, each measured on its own.
+/// The cloud service may land on any address, so by default one bad address fails the check.
+public struct TCPCheck: Check {
+    public static let name = "tcp"
+
+    public enum PartialFailure: String, Sendable, CaseIterable {
+        case fail, warn
+    }
+
+    /// What one unreachable address (of several) counts as.
+    public var partialFailure: PartialFailure = .fail
+    public var connectTimeout: Duration?
+
+    public init() {}
+
+    public init(settings: YAMLSection) throws {
+        for (key, value) in try settings.entries(allowed: ["partial_failure", "connect_timeout"]) {
+            switch key {
+            case "partial_failure": partialFailure = try value.choice(PartialFailure.self)
+            case "connect_timeout": connectTimeout = try value.duration(.timeout)
+            default: break
+            }
+        }
+    }
+
+    public func run(_ ctx: ProbeContext) async -> CheckResult {
+        let timer = CheckTimer()
+        let url = ctx.target.url
+        guard let addresses = await AddressFanOut.addresses(ctx) else {
+            return AddressFanOut.noAddresses(Self.name, "connect to", timer: timer)
+        }
+        let timeout = min(connectTimeout ?? ctx.remaining, ctx.remaining)
+        // One connection per probe where the module sends the SOAP POST anyway (as blackbox's
+        // http prober does): the first address's connect is that exchange's.
+        let shareFirst = connectTimeout == nil && ctx.target.plan.sharesAnonymousSOAP
+        // Plain http:// with CONNECT_ONLY opens the TCP connection and nothing else.
+        let connectURL = "http://\(IPAddress.bracketed(url.host)):\(url.port)/"
+        @Sendable func attempt(_ index: Int, _ address: String) async -> TCPAttempt {
+            var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address)
+            request.sourceAddress = ctx.target.sourceAddress
+            do throws(TransportError) {
+                // The shared POST's connect, without waiting for its answer.
+                let timings =
+                    shareFirst && index == 0
+                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings
+                    : try await ctx.transport.exchange(request, policy: .connectOnly).timings
+                return TCPAttempt(address: address, seconds: timings.connect - timings.nameLookup)
+            } catch {
+                // A failure after the connect (TLS, HTTP) is not this check's to judge.
+                if error.kind != .cancelled, error.timings.connect > 0 {
+                    return TCPAttempt(address: address, seconds: error.timings.connect - error.timings.nameLookup)
+                }
+                return TCPAttempt(address: address, seconds: error.timings.total, failure: error)
+            }
+        }
+        let attempts = await AddressFanOut.map(addresses, attempt)
+        return TCPReport(partialFailure: partialFailure).render(attempts, port: url.port, durationSeconds: timer.elapsed)
+    }
+
+    static func ms(_ seconds: Double) -> String {
+        NumberText.fixed(seconds * 1000, 1) + " ms"
+    }
+}

@@ -1,0 +1,48 @@
+import EWSProbeCore
+import EWSProbeTransport
+import Foundation
+
+/// One handshake to one address, pinned, and the chain it presented judged. The chain is read
+/// even when it does not verify. The first address's handshake is the probe's shared POST,
+/// whose answer `auth_methods` and `forms_auth` judge too; other addresses get a bare handshake.
+struct TLSHandshake {
+    var judge: TLSFaultJudge
+
+    func inspect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> TLSNodeReport {
+        var node = TLSNodeReport(address: address)
+        let secured: SecuredConnection
+        switch await connect(address, ctx, shareConnection: shareConnection) {
+        case .success(let connection): secured = connection
+        case .failure(let error):
+            node.faults.append(judge.handshakeFailed(address, error.kind == .timeout ? "timed out" : error.message))
+            return node
+        }
+        node.version = secured.tls.version
+        node.cipher = secured.tls.cipher
+        node.handshakeSeconds = max(0, secured.timings.tlsHandshake - secured.timings.connect)
+        node.chain = secured.tls.chain
+        guard !node.chain.isEmpty else {
+            node.faults.append(judge.noCertificate(address))
+            return node
+        }
+        let outcome = ctx.runtime.verifier(caFile: ctx.target.caFile).verify(node.chain)
+        node.anchor = outcome.builtChain.count > node.chain.count ? outcome.builtChain.last : nil
+        node.faults = judge.faults(of: node, outcome: outcome, host: ctx.target.url.host, now: Date().timeIntervalSince1970)
+        node.verified = outcome.trusted && !node.faults.contains { $0.reason == "hostname_mismatch" }
+        return node
+    }
+
+    /// The handshake's facts, judged on their own: what the HTTP exchange does after the
+    /// handshake (a close, a stall) is for the HTTP checks to report.
+    func connect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> Result<SecuredConnection, TransportError> {
+        do throws(TransportError) {
+            if shareConnection { return .success(try await ctx.anonymousSOAPConnection(pinnedTo: address)) }
+            var request = ctx.anonymousSOAPRequest(pinnedTo: address)
+            request.method = "GET"
+            request.body = nil
+            return .success(SecuredConnection(try await ctx.transport.exchange(request, policy: .connectOnly)))
+        } catch {
+            return SecuredConnection(reachedBefore: error, tls: true).map { .success($0) } ?? .failure(error)
+        }
+    }
+}

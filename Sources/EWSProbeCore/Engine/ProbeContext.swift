@@ -1,0 +1,164 @@
+import EWSProbeTransport
+import Foundation
+import Synchronization
+
+/// Where the addresses a probe connects to came from.
+public enum AddressSource: String, Sendable {
+    /// The resolver answered.
+    case dns
+    /// A `resolve` pin (config or --resolve) named them; no lookup happened.
+    case pinned
+    /// The URL's host is an IP address.
+    case literal
+}
+
+/// The outcome of resolving the target's host, shared by every check of one run.
+public struct AddressResolution: Sendable {
+    public var addresses: [String]
+    public var source: AddressSource
+    public var failure: ResolveFailure?
+    public var durationSeconds: Double
+}
+
+/// Everything a check needs for one run of one target, and the work checks share:
+/// `dns` resolves once, `tcp` and later checks reuse those addresses; one connection scope lets
+/// a TLS handshake serve the HTTP exchanges that follow.
+public final class ProbeContext: Sendable {
+    public let target: TargetConfig
+    public let runtime: ProbeRuntime
+    /// Where the checks' HTTP goes: the runtime's transport, or a test's fake.
+    public let transport: any HTTPTransport
+    /// The probe's private connection pool, made when a check first asks: most probes only send
+    /// standalone requests, and a curl share handle costs a wake of the curl thread to free.
+    public var scope: ConnectionScope {
+        lazyScope.withLock { scope in
+            if let scope { return scope }
+            let created = transport.makeScope()
+            scope = created
+            return created
+        }
+    }
+    private let lazyScope = Mutex<ConnectionScope?>(nil)
+    public let resolver: Resolver
+    public let deadline: ContinuousClock.Instant
+    /// False when nobody reads the checks' JSON details (scheduled runs, metrics-only `/probe`).
+    public let includeDetails: Bool
+    private let resolution = SharedAnswer<AddressResolution>()
+    private let soapExchanges = Mutex<[String: PendingExchange]>([:])
+    private let loadedPassword = Mutex<Result<Secret, SecretError>?>(nil)
+
+    public init(
+        target: TargetConfig, runtime: ProbeRuntime, transport: (any HTTPTransport)? = nil, deadline: ContinuousClock.Instant? = nil,
+        includeDetails: Bool = true
+    ) {
+        self.includeDetails = includeDetails
+        self.target = target
+        self.runtime = runtime
+        self.transport = transport ?? runtime.transport
+        self.resolver = runtime.resolver(target.plan.resolverSource)
+        self.deadline = deadline ?? ContinuousClock.now + target.timeout
+    }
+
+    /// The target's password, read once per run: the checks that send it and the redaction of
+    /// the run's results then know the same value, even when the file is rotated meanwhile.
+    public func password() throws(SecretError) -> Secret? {
+        guard let reference = target.password else { return nil }
+        let result = loadedPassword.withLock { loaded in
+            if let loaded { return loaded }
+            let result = Result { () throws(SecretError) in try reference.load() }
+            loaded = result
+            return result
+        }
+        return try result.get()
+    }
+
+    /// Time left before the target's timeout, never less than a millisecond.
+    public var remaining: Duration {
+        max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
+    }
+
+    /// The target's addresses, resolved once per run whichever check asks first.
+    public func addresses() async -> AddressResolution {
+        await resolution.value { await self.resolve() }
+    }
+
+    private func resolve() async -> AddressResolution {
+        let host = target.url.host
+        if let pin = target.pin {
+            return AddressResolution(addresses: pin.addresses, source: .pinned, failure: nil, durationSeconds: 0)
+        }
+        if IPAddress.isLiteral(host) {
+            return AddressResolution(addresses: [host], source: .literal, failure: nil, durationSeconds: 0)
+        }
+        let start = ContinuousClock.now
+        let result = await resolver.resolve(host, timeout: remaining)
+        let elapsed = (ContinuousClock.now - start).seconds
+        switch result {
+        case .success(let addresses):
+            return AddressResolution(addresses: addresses, source: .dns, failure: nil, durationSeconds: elapsed)
+        case .failure(let failure):
+            return AddressResolution(addresses: [], source: .dns, failure: failure, durationSeconds: elapsed)
+        }
+    }
+
+    deinit {
+        // A check that needed only the handshake may leave the POST running: it ends with the run.
+        for exchange in soapExchanges.withLock({ Array($0.values) }) { exchange.cancel() }
+    }
+
+    /// The anonymous SOAP POST to `address`, sent once per run: `tcp` (its connect), `tls` (the
+    /// chain), `auth_methods` and `forms_auth` judge the same exchange, so one connection serves all.
+    /// Trust is judged by `tls` from the captured chain, hence no verification here.
+    public func anonymousSOAPExchange(pinnedTo address: String) async throws(TransportError) -> HTTPResponse {
+        let exchange = soapExchange(pinnedTo: address)
+        return try await exchange.wait(exchange.answer).get()
+    }
+
+    /// That POST's connection once open and its TLS handshake done, without waiting for the
+    /// answer: `tcp` and `tls` judge it even when the server then stalls or closes.
+    public func anonymousSOAPConnection(pinnedTo address: String) async throws(TransportError) -> SecuredConnection {
+        let exchange = soapExchange(pinnedTo: address)
+        return try await exchange.wait(exchange.secured).get()
+    }
+
+    /// Started by whichever check asks first; it runs on the transport's loop, not in that check.
+    private func soapExchange(pinnedTo address: String) -> PendingExchange {
+        soapExchanges.withLock { exchanges in
+            if let exchange = exchanges[address] { return exchange }
+            let exchange = transport.start(anonymousSOAPRequest(pinnedTo: address), policy: .oneShot)
+            exchanges[address] = exchange
+            return exchange
+        }
+    }
+
+    public func anonymousSOAPRequest(pinnedTo address: String) -> HTTPRequest {
+        var request = self.request(
+            method: "POST", pinnedTo: address,
+            headers: [("Content-Type", "text/xml; charset=utf-8"), ("User-Agent", BuildInfo.userAgent)],
+            body: target.plan.sharedProbeBody ?? [])
+        request.verifyPeer = false
+        request.allowLegacyTLS = true
+        request.captureCertificates = target.url.isTLS
+        request.bodyLimit = 64 * 1024
+        return request
+    }
+
+    /// A request to the target URL with the target's TLS settings, pinned to `address`.
+    public func request(
+        method: String = "GET", pinnedTo address: String?, headers: [(String, String)] = [], body: [UInt8]? = nil
+    ) -> HTTPRequest {
+        var request = HTTPRequest(
+            url: target.url.description, method: method, headers: headers, body: body, timeout: remaining,
+            pinnedAddress: address, caFile: target.caFile)
+        request.endpoint = target.url
+        request.sourceAddress = target.sourceAddress
+        return request
+    }
+}
+
+/// Small helpers every check uses to time itself and build its result.
+public struct CheckTimer: Sendable {
+    let start = ContinuousClock.now
+    public init() {}
+    public var elapsed: Double { (ContinuousClock.now - start).seconds }
+}

@@ -1,0 +1,21 @@
+/// What a target's checks need from its runs, worked out once from its module and URL: the
+/// engine reads this instead of knowing which checks exist. Each check adds its own needs in
+/// `Check.plan(_:for:)`.
+import EWSProbeTransport
+
+public struct ProbePlan: Sendable, Equatable {
+    /// Where the run's one lookup of the target's host goes (the `dns` check's `server`).
+    public var resolverSource: Resolver.Source = .system
+    /// The body of the anonymous POST to the first address that several checks judge, set by
+    /// those checks (EWS's GetFolder): then one connection serves them all, and `tcp` reads its
+    /// connect instead of opening its own.
+    public var sharedProbeBody: [UInt8]?
+
+    public var sharesAnonymousSOAP: Bool { sharedProbeBody != nil }
+
+    public init() {}
+
+    public init(module: ModuleConfig, url: EndpointURL) {
+        for check in module.checks { check.plan(&self, for: url) }
+    }
+}

@@ -1,0 +1,33 @@
+import EWSProbeTransport
+import Foundation
+
+/// Everything a process probes with, made once in `main` and handed down: the transport's
+/// loop threads, the resolver's, the watchdog, the trust stores with their verdicts, and the
+/// process settings they rely on. Nothing here starts on first use.
+public final class ProbeRuntime: Sendable {
+    public let transport: Transport
+    public let dns: DNSLookupLoop
+    public let watchdog: Watchdog
+    public let trust: TrustStores
+
+    /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`).
+    public init() {
+        // OpenSSL writes to sockets with write(2), not send(MSG_NOSIGNAL): a peer that hung up
+        // would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        transport = Transport(curl: CurlEventLoop(), direct: DirectLoop())
+        dns = DNSLookupLoop()
+        watchdog = Watchdog()
+        trust = TrustStores()
+    }
+
+    /// A resolver on this runtime's loop.
+    public func resolver(_ source: Resolver.Source = .system) -> Resolver {
+        Resolver(source: source, loop: dns)
+    }
+
+    /// A chain verifier on this runtime's trust stores.
+    public func verifier(caFile: String? = nil, time: Double? = nil) -> ChainVerifier {
+        ChainVerifier(stores: trust, caFile: caFile, time: time)
+    }
+}

@@ -1,0 +1,72 @@
+import COpenSSL
+import EWSProbeTransport
+import Foundation
+
+/// The demo's own certificate authority: one CA and one leaf for the demo host names, made at
+/// start in memory. The demo's modules trust the CA through `ca_file` (as an internal
+/// deployment would), so the healthy target shows a passing `tls` check.
+struct DemoPKI {
+    /// PEM of the CA certificate, written to `caFile`.
+    let caFile: String
+    let leafPEM: String
+    let keyPEM: String
+
+    init(names: [String]) throws {
+        guard let caKey = DemoTLSSite.makeKey(), let leafKey = DemoTLSSite.makeKey() else {
+            throw DemoError(message: "cannot create the demo keys")
+        }
+        defer {
+            EVP_PKEY_free(caKey)
+            EVP_PKEY_free(leafKey)
+        }
+        guard let ca = Self.certificate(subject: "ewsprobe demo CA", key: caKey, issuer: nil, extensions: Self.caExtensions)
+        else { throw DemoError(message: "cannot create the demo CA") }
+        defer { X509_free(ca) }
+        let san = names.map { "DNS:\($0)" }.joined(separator: ",")
+        let leafExtensions = [
+            (NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
+            (NID_ext_key_usage, "serverAuth"), (NID_subject_alt_name, san),
+        ]
+        guard let leaf = Self.certificate(subject: names[0], key: leafKey, issuer: (ca, caKey), extensions: leafExtensions)
+        else { throw DemoError(message: "cannot create the demo certificate") }
+        defer { X509_free(leaf) }
+        guard let caPEM = PEMText.written(by: { PEM_write_bio_X509($0, ca) }),
+            let leafPEM = PEMText.written(by: { PEM_write_bio_X509($0, leaf) }),
+            let keyPEM = PEMText.written(by: { PEM_write_bio_PrivateKey($0, leafKey, nil, nil, 0, nil, nil) })
+        else { throw DemoError(message: "cannot encode the demo certificates") }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-ca-\(getpid()).pem")
+        try caPEM.write(to: file, atomically: true, encoding: .utf8)
+        caFile = file.path
+        self.leafPEM = leafPEM
+        self.keyPEM = keyPEM
+    }
+
+    static let caExtensions = [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign,cRLSign")]
+
+    /// Valid since yesterday for a year; self-signed when `issuer` is nil.
+    static func certificate(
+        subject: String, key: OpaquePointer, issuer: (OpaquePointer, OpaquePointer)?, extensions: [(Int32, String)]
+    ) -> OpaquePointer? {
+        guard let certificate = X509_new() else { return nil }
+        X509_set_version(certificate, 2)
+        ASN1_INTEGER_set(X509_get_serialNumber(certificate), Int.random(in: 1..<Int(Int32.max)))
+        X509_gmtime_adj(X509_getm_notBefore(certificate), -86400)
+        X509_gmtime_adj(X509_getm_notAfter(certificate), 365 * 86400)
+        X509_set_pubkey(certificate, key)
+        let name = X509_get_subject_name(certificate)
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, subject, -1, -1, 0)
+        X509_set_issuer_name(certificate, issuer.map { X509_get_subject_name($0.0) } ?? name)
+        var context = X509V3_CTX()
+        X509V3_set_ctx(&context, issuer?.0 ?? certificate, certificate, nil, nil, 0)
+        for (nid, value) in extensions {
+            guard let ext = X509V3_EXT_conf_nid(nil, &context, nid, value) else { continue }
+            X509_add_ext(certificate, ext, -1)
+            X509_EXTENSION_free(ext)
+        }
+        guard X509_sign(certificate, issuer?.1 ?? key, EVP_sha256()) > 0 else {
+            X509_free(certificate)
+            return nil
+        }
+        return certificate
+    }
+}

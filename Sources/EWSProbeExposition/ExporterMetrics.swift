@@ -1,0 +1,59 @@
+import EWSProbeCore
+import Foundation
+import Prometheus
+
+/// The exporter's own metrics, kept across scrapes in a swift-prometheus registry: build info,
+/// configuration reloads, scheduler lag, probes in flight, probe durations per check.
+public final class ExporterMetrics: SchedulerObserver {
+
+    public let registry = PrometheusCollectorRegistry()
+    private let lag: ValueHistogram
+    private let inFlight: Gauge
+    private let skipped: Counter
+    private let reloadSuccess: Gauge
+    private let reloadTimestamp: Gauge
+
+    public init() {
+        let build = registry.gauge(
+            "ewsprobe_build_info", [("version", BuildInfo.version)],
+            help: "Build information of the running ewsprobe; the value is always 1.")
+        build.value(1)
+        lag = registry.histogram(
+            "ewsprobe_scheduler_lag_seconds", [],
+            buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+            help: "How late probe runs started compared with their schedule.")
+        inFlight = registry.gauge("ewsprobe_probes_in_flight", help: "Probe runs executing now.")
+        skipped = registry.counter(
+            "ewsprobe_scheduler_skipped_runs_total",
+            help: "Scheduled runs skipped because the previous run of the same target ended after their start time.")
+        reloadSuccess = registry.gauge(
+            "ewsprobe_config_last_reload_successful", help: "Whether the last configuration load succeeded (1) or was refused (0).")
+        reloadTimestamp = registry.gauge(
+            "ewsprobe_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully.")
+    }
+
+    public func configLoaded(success: Bool) {
+        reloadSuccess.value(success ? 1 : 0)
+        if success { reloadTimestamp.value(Date().timeIntervalSince1970) }
+    }
+
+    public func probeStarted(lagSeconds: Double) {
+        lag.record(max(0, lagSeconds))
+        inFlight.increment()
+    }
+
+    public func runsSkipped(_ count: Int) {
+        skipped.increment(by: Int64(count))
+    }
+
+    public func probeFinished(_ report: ProbeReport) {
+        inFlight.decrement()
+        for check in report.checks {
+            registry.histogram(
+                "ewsprobe_check_run_duration_seconds", [("check", check.check)],
+                buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+                help: "Distribution of check durations over all targets."
+            ).record(check.durationSeconds)
+        }
+    }
+}

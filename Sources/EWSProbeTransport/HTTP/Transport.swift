@@ -1,0 +1,73 @@
+/// The HTTP client every check uses: each exchange goes to libcurl or to the direct client, as
+/// `HTTPClientRoute.choose` says.
+public struct Transport: HTTPTransport {
+    let curl: CurlEventLoop
+    let direct: DirectLoop
+
+    package init(curl: CurlEventLoop, direct: DirectLoop) {
+        self.curl = curl
+        self.direct = direct
+    }
+
+    public func makeScope() -> ConnectionScope { ConnectionScope(loop: curl) }
+
+    public func exchange(_ request: HTTPRequest, policy: ConnectionPolicy) async throws(TransportError) -> HTTPResponse {
+        try await exchange(request, policy: policy, route: HTTPClientRoute.choose(for: request, policy: policy))
+    }
+
+    /// `exchange` on a given client (tests compare the two on one request).
+    public func exchange(_ request: HTTPRequest, policy: ConnectionPolicy, route: HTTPClientRoute) async throws(TransportError)
+        -> HTTPResponse
+    {
+        if route == .direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
+            return try await direct.perform(
+                request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly)
+        }
+        return try await curl.perform(request, policy: policy)
+    }
+
+    /// The direct client publishes the handshake the moment it is done; a libcurl exchange (a
+    /// proxy, a zoned IPv6 pin) runs in a task of its own and publishes it with the answer.
+    public func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange {
+        let pending = PendingExchange(isTLS: request.url.lowercased().hasPrefix("https:"))
+        if HTTPClientRoute.choose(for: request, policy: policy) == .direct, let address = request.pinnedAddress,
+            let url = request.endpoint ?? EndpointURL(request.url)
+        {
+            direct.start(
+                request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly,
+                pending: pending)
+            return pending
+        }
+        let task = Task {
+            do throws(TransportError) {
+                pending.finish(.success(try await curl.perform(request, policy: policy)))
+            } catch {
+                pending.finish(.failure(error))
+            }
+        }
+        pending.onCancel { task.cancel() }
+        return pending
+    }
+
+    static func security(_ request: HTTPRequest, _ url: EndpointURL) -> StreamSecurity {
+        url.isTLS ? .tls(serverName: url.host, legacy: request.allowLegacyTLS) : .plain
+    }
+
+    /// Opens a stream to `address`:`port` secured as `security` and closes it once open: what
+    /// the `tls` check judges on any endpoint (HTTPS, LDAPS, StartTLS, through a tunnel).
+    public func openStream(
+        to address: String, port: Int, security: StreamSecurity, timeout: Duration, sourceAddress: String? = nil
+    ) async throws(TransportError) -> SecuredConnection {
+        let scheme = security.handshake == nil ? "http" : "https"
+        let host = security.handshake?.serverName ?? address
+        guard let url = EndpointURL("\(scheme)://\(IPAddress.bracketed(host)):\(port)/") else {
+            throw TransportError(
+                kind: .other, curlCode: nil, osErrno: 0, message: "no stream to \(host):\(port)", timings: PhaseTimings(),
+                connection: ConnectionFacts(), tls: TLSFacts())
+        }
+        var request = HTTPRequest(url: url.description, timeout: timeout, pinnedAddress: address)
+        request.sourceAddress = sourceAddress
+        return SecuredConnection(
+            try await direct.perform(request, url: url, address: address, security: security, connectOnly: true))
+    }
+}
