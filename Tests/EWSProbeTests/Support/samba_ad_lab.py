@@ -278,6 +278,9 @@ def main():
         log(f"{lab.dir} is in use by another samba_ad_lab")
         sys.exit(75)
 
+    ready = args.ready_file or os.path.join(lab.dir, "ready.json")
+    if os.path.exists(ready):
+        os.remove(ready)  # a stale one from an earlier run must not look ready
     timings = {}
     t0 = time.time()
     stamp = os.path.join(lab.dir, "stamp")
@@ -295,12 +298,22 @@ def main():
     stopping = []
 
     def on_signal(signum, frame):
+        # only signal the child here: the main thread may be inside child.wait(), which holds
+        # Popen's lock (waiting again from the handler deadlocks)
         stopping.append(signum)
-        lab.stop()
-        sys.exit(0)
+        if lab.child and lab.child.poll() is None:
+            lab.child.terminate()
+            signal.alarm(5)
+        else:
+            sys.exit(0)
+
+    def on_alarm(signum, frame):
+        if lab.child and lab.child.poll() is None:
+            lab.child.kill()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGALRM, on_alarm)
     t2 = time.time()
     lab.start()
     timings["start_s"] = time.time() - t2
@@ -326,15 +339,15 @@ def main():
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
     text = json.dumps(info, sort_keys=True)
-    ready = args.ready_file or os.path.join(lab.dir, "ready.json")
     with open(ready + ".tmp", "w") as f:
         f.write(text + "\n")
     os.replace(ready + ".tmp", ready)
     print("READY " + text, flush=True)
     code = lab.child.wait()
-    if not stopping:
-        log(f"samba exited by itself ({code})")
-        sys.exit(1)
+    if stopping:
+        sys.exit(0)
+    log(f"samba exited by itself ({code})")
+    sys.exit(1)
 
 
 if __name__ == "__main__":
