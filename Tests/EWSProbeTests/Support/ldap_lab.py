@@ -3,7 +3,7 @@
 
 usage: ldap_lab.py --dir DIR --ldap-port P [--ldaps-port P2] [--cert F --key F [--ca F]]
                    [--no-tls] [--ppolicy] [--no-ppolicy-use-lockout] [--base dc=example,dc=com]
-                   [--explicit-policy] [--host 127.0.0.1] [--ready-file F]
+                   [--explicit-policy] [--clock-offset SECONDS] [--host 127.0.0.1] [--ready-file F]
                    [--global LINE ...] [--database LINE ...]
 
 Everything lives in DIR (made if missing, emptied of an earlier run's files): slapd.conf
@@ -35,6 +35,9 @@ Entries (BASE default dc=example,dc=com; every password is Lab-Pass-1! except wh
   uid=lockme,ou=people,BASE        healthy; 3 wrong binds (pwdMaxFailure) lock it for good
   uid=mailuser,ou=people,BASE      mail: user@example.com (inetOrgPerson)
   uid=user2,ou=people,BASE         mail: second@example.com
+--clock-offset N       slapd runs under faketime with its clock N seconds ahead (negative: behind):
+                        cn=Current,cn=Time,cn=Monitor (OpenLDAP has no RootDSE currentTime) shows it.
+
 Default policy cn=default,ou=policies,BASE: pwdMaxAge 90 d, pwdExpireWarning 30 d, pwdLockout
 TRUE, pwdMaxFailure 3, pwdLockoutDuration 0, pwdMustChange TRUE, pwdGraceAuthnLimit 0.
 Access: anyone may read the RootDSE and bind; bound users read everything but userPassword
@@ -68,6 +71,7 @@ WARN_DAYS = 30
 MAX_FAILURE = 3
 SCHEMAS = ["core", "cosine", "inetorgperson"]
 DAY = 86400
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 
 def ssha(password):
@@ -202,6 +206,8 @@ def main():
                     help="give every account a pwdPolicySubentry (else only svc-sync has one; the others use ppolicy_default, "
                          "which a client cannot read)")
     ap.add_argument("--base", default="dc=example,dc=com")
+    ap.add_argument("--clock-offset", type=int, default=0,
+                    help="run slapd with its clock this many seconds off (faketime), for clock-skew tests")
     ap.add_argument("--ready-file")
     ap.add_argument("--global", dest="global_line", action="append", default=[], help="an extra global slapd.conf line")
     ap.add_argument("--database", dest="database_line", action="append", default=[], help="an extra line in the mdb database")
@@ -246,7 +252,12 @@ def main():
     libc = ctypes.CDLL(None, use_errno=True)
     logpath = os.path.join(d, "slapd.log")
     logf = open(logpath, "w")
-    child = subprocess.Popen(["slapd", "-d", "stats", "-f", conf, "-h", " ".join(urls)],
+    env = dict(os.environ)
+    if args.clock_offset:
+        # libfaketime preloaded into slapd itself (the `faketime` wrapper forks and does not
+        # pass signals on)
+        env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{args.clock_offset:+d}", FAKETIME_DONT_RESET="1")
+    child = subprocess.Popen(["slapd", "-d", "stats", "-f", conf, "-h", " ".join(urls)], env=env,
                              stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                              preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))
     stopping = []

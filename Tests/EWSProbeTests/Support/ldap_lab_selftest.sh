@@ -96,7 +96,12 @@ SVC='Svc-Sync-Pass-1!'
 export LDAPTLS_CACERT=$PKI/ca.pem
 unset LDAPTLS_REQCERT  # the environment's LDAPTLS_CACERT overrides ldap.conf's TLS_CACERT
 
-read -r LP LSP LP2 LSP2 LP3 LSP3 LP4 LP5 <<<"$(free_ports 8)"
+read -r LP LSP LP2 LSP2 LP3 LSP3 LP4 LP5 LP6 <<<"$(free_ports 9)"
+# skew_of ATTR CMD...: seconds between the GeneralizedTime in ATTR of CMD's output and our clock
+skew_of() { local attr=$1; shift; "$@" | python3 -c '
+import sys, time, calendar
+v = [l.split(": ", 1)[1].strip() for l in sys.stdin if l.startswith(sys.argv[1] + ": ")][0]
+print("skew=%d" % round(calendar.timegm(time.strptime(v[:14], "%Y%m%d%H%M%S")) - time.time()))' "$attr"; }
 
 echo "== slapd: LDAPS + StartTLS, good certificate, ppolicy (ldap $LP, ldaps $LSP)"
 start tls-ppolicy "$HERE/ldap_lab.py" --dir "$WORK/tls-ppolicy" --ldap-port "$LP" --ldaps-port "$LSP" \
@@ -203,6 +208,13 @@ check "locked without ppolicy_use_lockout: 49, no error in the control" 'ldap_bi
     ldapwhoami -e ppolicy -x -H "ldap://127.0.0.1:$LP5" -D "uid=locked,$P" -w "$PW"
 check "explicit policy: pwdPolicySubentry on the account" 'pwdPolicySubentry: cn=default,ou=policies,dc=example,dc=com' \
     ldapsearch -LLL -x -H "ldap://127.0.0.1:$LP5" -D "uid=svc-sync,$P" -w "$SVC" -b "uid=pwexpiring,$P" -s base pwdPolicySubentry
+stop_last
+
+echo "== slapd: clock 10 minutes ahead (--clock-offset 600, libfaketime) (ldap $LP6)"
+start skewed "$HERE/ldap_lab.py" --dir "$WORK/skewed" --ldap-port "$LP6" --clock-offset 600
+check "cn=Current,cn=Time,cn=Monitor is 600 s ahead" '^skew=(59[89]|60[0-2])$' \
+    skew_of monitorTimestamp ldapsearch -LLL -x -H "ldap://127.0.0.1:$LP6" -b cn=Current,cn=Time,cn=Monitor -s base monitorTimestamp
+check "binds still work" "^dn:uid=svc-sync,$P" ldapwhoami -x -H "ldap://127.0.0.1:$LP6" -D "uid=svc-sync,$P" -w "$SVC"
 stop_last
 
 echo "== hostile_ldap.py"

@@ -2,7 +2,8 @@
 """Samba as a real Active Directory domain controller on one loopback address, for the `ldap` tests.
 
 usage: samba_ad_lab.py --dir DIR [--ip 127.0.0.11] [--cert F --key F [--ca F]]
-                       [--ready-file F] [--option 'smb.conf key = value' ...] [--provision-only]
+                       [--clock-offset SECONDS] [--ready-file F] [--option 'smb.conf key = value' ...]
+                       [--provision-only]
 
 DIR is a cache: the domain is provisioned into DIR/dc once (15-25 s on 2 cores: `samba-tool
 domain provision`, the accounts below, a first start that makes Samba's self-signed certificate
@@ -23,6 +24,9 @@ addresses, the CA that signed the server certificate, the accounts and their pas
 SIGTERM/SIGINT stop Samba and exit 0; if this script is SIGKILLed, Samba gets SIGKILL too
 (PR_SET_PDEATHSIG) and its stdin pipe closes (samba -i exits on EOF).
 
+--clock-offset N runs samba under faketime with its clock N seconds ahead (negative: behind), so
+the RootDSE's currentTime is off by N (clock-skew tests; password ages shift by N too).
+
 Samba's own log (auth_audit:3: one `Auth: [LDAP,simple bind/TLS] user [...]` line per bind that
 reached the server) is DIR/samba.log, truncated at each start.
 
@@ -42,7 +46,7 @@ import subprocess
 import sys
 import time
 
-LAB_VERSION = "1"
+LAB_VERSION = "2"
 REALM = "EXAMPLE.COM"
 DOMAIN = "EXAMPLE"
 HOST = "dc1"
@@ -52,6 +56,7 @@ SERVICE_PASSWORD = "Svc-Sync-Pass-1!"
 PASSWORD = "Lab-Pass-1!"
 MAX_PWD_AGE_DAYS = 42  # the provisioned domain's default maxPwdAge
 LOCKOUT_THRESHOLD = 3
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 # name: (password, what it is, the bind result with the right password)
 ACCOUNTS = {
@@ -63,7 +68,8 @@ ACCOUNTS = {
     "mustchange": (PASSWORD, "must change password at next logon (pwdLastSet 0)", "data 773"),
     "disabled": (PASSWORD, "account disabled (ACCOUNTDISABLE)", "data 533"),
     "acctexpired": (PASSWORD, "account expired (accountExpires in the past)", "data 701"),
-    "locked": (PASSWORD, f"locked out by {LOCKOUT_THRESHOLD} failed binds (lockout duration 99999 min)", "data 775"),
+    "locked": (PASSWORD, f"locked out by {LOCKOUT_THRESHOLD} failed binds (PSO lockout-lab: duration 99999 min)", "data 775"),
+    "lockme": (PASSWORD, f"healthy; {LOCKOUT_THRESHOLD} wrong binds lock it (PSO lockout-lab); unlocked at each start", "success"),
     "mailuser": (PASSWORD, "mailbox: mail user@example.com, proxyAddresses SMTP:user@example.com, smtp:alias@example.com", "success"),
 }
 # accounts whose password age is relative to now: re-created at each start (days in the past)
@@ -81,6 +87,20 @@ def run(cmd, check=True, faketime=None, **kw):
     if check and r.returncode != 0:
         raise SystemExit(f"samba_ad_lab: {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
     return r
+
+
+def clock_env(offset):
+    """The environment for a server whose clock is `offset` seconds off: libfaketime preloaded
+    into the server itself (the `faketime` wrapper forks and does not pass signals on)."""
+    env = dict(os.environ)
+    if offset:
+        env["LD_PRELOAD"] = FAKETIME_LIB
+        env["FAKETIME"] = f"{offset:+d}"
+        env["FAKETIME_DONT_RESET"] = "1"
+        # ldb loads its modules (rootdse.so, which answers currentTime) with RTLD_DEEPBIND,
+        # which bypasses LD_PRELOAD; Samba's own switch for preload wrappers turns that off
+        env["LDB_MODULES_DISABLE_DEEPBIND"] = "1"
+    return env
 
 
 def samba_version():
@@ -120,8 +140,11 @@ class Lab:
             f"--option=ntp signd socket directory = {self.dc}/run/ntp_signd", "--option=server services = ldap",
         ])
         t1 = time.time()
-        self.tool("domain", "passwordsettings", "set", f"--account-lockout-threshold={LOCKOUT_THRESHOLD}",
-                  "--account-lockout-duration=99999", "--reset-account-lockout-after=99999")
+        # Lockout only for `locked` and `lockme` (a PSO): the domain's threshold stays 0, so wrong
+        # passwords in the tests never lock the service account or the others.
+        self.tool("domain", "passwordsettings", "pso", "create", "lockout-lab", "1",
+                  f"--account-lockout-threshold={LOCKOUT_THRESHOLD}", "--account-lockout-duration=99999",
+                  "--reset-account-lockout-after=99999")
         self.tool("user", "create", "svc-sync", SERVICE_PASSWORD, "--mail-address=svc-sync@example.com",
                   "--description=ewsprobe lab service account")
         self.tool("user", "setexpiry", "svc-sync", "--noexpiry")
@@ -131,6 +154,9 @@ class Lab:
         self.tool("user", "create", "acctexpired", PASSWORD)
         self.tool("user", "setexpiry", "acctexpired", "--days=0")
         self.tool("user", "create", "locked", PASSWORD)
+        self.tool("user", "create", "lockme", PASSWORD)
+        self.tool("domain", "passwordsettings", "pso", "apply", "lockout-lab", "locked")
+        self.tool("domain", "passwordsettings", "pso", "apply", "lockout-lab", "lockme")
         self.tool("user", "create", "mailuser", PASSWORD, "--mail-address=user@example.com",
                   "--given-name=Mail", "--surname=User", "--use-username-as-cn")
         ldif = os.path.join(self.dir, "proxyaddresses.ldif")
@@ -143,10 +169,14 @@ class Lab:
         return t1 - t0, t2 - t1
 
     def refresh_aged(self):
-        """Sets the password again, with the clock set back, on the accounts whose password age
+        """Unlocks `lockme`, and sets the password again, with the clock set back, on the accounts whose password age
         is relative to today (pwdLastSet is written by Samba from the clock and cannot be
         written directly; faketime sets that clock back). An administrator's reset is not
         subject to the password history."""
+        ldif = os.path.join(self.dir, "unlock.ldif")
+        with open(ldif, "w") as f:
+            f.write(f"dn: CN=lockme,CN=Users,{BASE}\nchangetype: modify\nreplace: lockoutTime\nlockoutTime: 0\n")
+        run(["ldbmodify", "-H", self.sam, ldif])
         for name, days in AGED.items():
             r = self.tool("user", "setpassword", name, f"--newpassword={ACCOUNTS[name][0]}", faketime=days, check=False)
             if r.returncode != 0:
@@ -210,7 +240,7 @@ class Lab:
         logf = open(self.logfile, "w")
         self.child = subprocess.Popen(["samba", "-i", "-M", "single", "-s", self.conf, "--debug-stdout"],
                                       stdin=subprocess.PIPE, stdout=logf, stderr=subprocess.STDOUT,
-                                      preexec_fn=die_with_parent)
+                                      env=clock_env(self.args.clock_offset), preexec_fn=die_with_parent)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.child.poll() is not None:
@@ -265,6 +295,8 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--ca")
+    ap.add_argument("--clock-offset", type=int, default=0,
+                    help="run samba with its clock this many seconds off (faketime): RootDSE currentTime shows it")
     ap.add_argument("--ready-file")
     ap.add_argument("--option", action="append", default=[], help="an extra smb.conf [global] line")
     ap.add_argument("--provision-only", action="store_true", help="provision (if the cache is stale) and exit")

@@ -135,6 +135,12 @@ check "acctexpired: data 701" "additional info: $(ad 701)" bind acctexpired "$PW
 check "pwexpired: data 532" "additional info: $(ad 532)" bind pwexpired "$PW"
 check "pwexpired, wrong password: data 52e" "additional info: $(ad 52e)" bind pwexpired wrong
 check "every failure is result 49" '^rc=49$' bind acctexpired "$PW"
+for i in 1 2 3 4; do bind svc-sync "wrong-$i" >/dev/null 2>&1; done
+check "4 wrong passwords do not lock the service account (domain threshold 0)" '^dnsHostName' bind svc-sync "$SVC"
+check "lockme binds" '^dnsHostName' bind lockme "$PW"
+for i in 1 2 3; do bind lockme "wrong-$i" >/dev/null 2>&1; done
+check "lockme after 3 wrong binds (PSO lockout-lab): data 775" "additional info: $(ad 775)" bind lockme "$PW"
+check "lockme: UF_LOCKOUT computed" '^msDS-User-Account-Control-Computed: 16$' attrs lockme
 check "svc-sync: userAccountControl 66048 (NORMAL_ACCOUNT|DONT_EXPIRE_PASSWORD)" '^userAccountControl: 66048$' attrs svc-sync
 check "svc-sync: msDS-UserPasswordExpiryTimeComputed never (2^63-1)" '^msDS-UserPasswordExpiryTimeComputed: 9223372036854775807$' attrs svc-sync
 check "svc-sync: msDS-User-Account-Control-Computed 0" '^msDS-User-Account-Control-Computed: 0$' attrs svc-sync
@@ -157,6 +163,8 @@ check "proxyAddresses match is case-insensitive (smtp: finds SMTP:)" "^proxyAddr
     ldapsearch -LLL -x -H "$S" -D svc-sync@example.com -w "$SVC" -b "$BASE" '(proxyAddresses=smtp:user@example.com)' proxyAddresses
 check "a subtree search of the domain also returns continuation references" '^# refldaps?://' \
     ldapsearch -LLL -x -H "$S" -D svc-sync@example.com -w "$SVC" -b "$BASE" '(mail=user@example.com)' dn
+check "search below a base that does not exist: noSuchObject (32)" 'No such object \(32\)' \
+    ldapsearch -LLL -x -H "$S" -D svc-sync@example.com -w "$SVC" -b DC=nowhere,DC=com '(mail=user@example.com)' dn
 check "unknown address: no entry" '^rc=0$' \
     bash -c "! ldapsearch -LLL -x -H '$S' -D svc-sync@example.com -w '$SVC' -b '$BASE' '${F//ADDR/nobody@example.com}' dn | grep -q '^dn:'"
 check "untrusted CA: the client refuses before binding" "Can't contact LDAP server \(-1\)" \
@@ -173,6 +181,7 @@ echo "== the same DC again, with Samba's own self-signed certificate (the cache 
 start dc2 "$HERE/samba_ad_lab.py" --dir "$CACHE" --ip "$IP"
 SCA=$CACHE/dc/private/tls/ca.pem
 check "reused the cache" '"reused_cache": true' cat "$WORK/dc2.out"
+check "lockme was unlocked by the start" '^dnsHostName' env LDAPTLS_REQCERT=never ldapsearch -LLL -o nettimeout=5 -x -H "$S" -D lockme@example.com -w "$PW" -b '' -s base dnsHostName
 check "Samba's certificate: CN=DC1.example.com, no subjectAltName" 'subject=.*CN = DC1\.example\.com' \
     openssl x509 -in "$CACHE/dc/private/tls/cert.pem" -noout -subject
 check "trusting Samba's CA, by address: name mismatch (no SAN, CN is the FQDN)" 'TLS: hostname \(127\.0\.0\.11\) does not match common name in certificate \(DC1\.example\.com\)' \
@@ -181,6 +190,16 @@ check "LDAPTLS_REQCERT=never: the server answers" '^dnsHostName: dc1\.example\.c
     env LDAPTLS_REQCERT=never ldapsearch -LLL -x -H "$S" -D svc-sync@example.com -w "$SVC" -b '' -s base dnsHostName
 sleep 0.3
 refute "no bind for user2probe arrived" 'user2probe' "$CACHE/samba.log"
+stop_last
+
+echo "== the same DC with its clock 15 minutes behind (--clock-offset -900, libfaketime)"
+start dc3 "$HERE/samba_ad_lab.py" --dir "$CACHE" --ip "$IP" --cert "$PKI/dc.pem" --key "$PKI/dc.key" --ca "$PKI/ca.pem" --clock-offset -900
+skew_of() { "$@" | python3 -c '
+import sys, time, calendar
+v = [l.split(": ", 1)[1].strip() for l in sys.stdin if l.startswith("currentTime: ")][0]
+print("skew=%d" % round(calendar.timegm(time.strptime(v[:14], "%Y%m%d%H%M%S")) - time.time()))'; }
+check "RootDSE currentTime is 900 s behind" '^skew=-(89[89]|90[0-2])$' skew_of ldapsearch -LLL -x -H "$S" -b '' -s base currentTime
+check "the service account still binds" '^dnsHostName: dc1\.example\.com$' bind svc-sync "$SVC"
 stop_last
 
 echo "$((CHECKS - FAILS))/$CHECKS checks passed"
