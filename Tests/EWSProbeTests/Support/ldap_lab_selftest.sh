@@ -96,7 +96,7 @@ SVC='Svc-Sync-Pass-1!'
 export LDAPTLS_CACERT=$PKI/ca.pem
 unset LDAPTLS_REQCERT  # the environment's LDAPTLS_CACERT overrides ldap.conf's TLS_CACERT
 
-read -r LP LSP LP2 LSP2 LP3 LSP3 LP4 LP5 LP6 <<<"$(free_ports 9)"
+read -r LP LSP LP2 LSP2 LP3 LSP3 LP4 LP5 LP6 LP7 LSP7 <<<"$(free_ports 11)"
 # skew_of ATTR CMD...: seconds between the GeneralizedTime in ATTR of CMD's output and our clock
 skew_of() { local attr=$1; shift; "$@" | python3 -c '
 import sys, time, calendar
@@ -208,6 +208,27 @@ check "locked without ppolicy_use_lockout: 49, no error in the control" 'ldap_bi
     ldapwhoami -e ppolicy -x -H "ldap://127.0.0.1:$LP5" -D "uid=locked,$P" -w "$PW"
 check "explicit policy: pwdPolicySubentry on the account" 'pwdPolicySubentry: cn=default,ou=policies,dc=example,dc=com' \
     ldapsearch -LLL -x -H "ldap://127.0.0.1:$LP5" -D "uid=svc-sync,$P" -w "$SVC" -b "uid=pwexpiring,$P" -s base pwdPolicySubentry
+stop_last
+
+echo "== slapd: TLS, 'require strong' (--global), so anonymous operations get strongerAuthRequired (ldap $LP7, ldaps $LSP7)"
+start strong "$HERE/ldap_lab.py" --dir "$WORK/strong" --ldap-port "$LP7" --ldaps-port "$LSP7" \
+    --cert "$PKI/good.pem" --key "$PKI/good.key" --global "require strong"
+check "anonymous RootDSE over LDAPS: strongerAuthRequired (8)" 'Strong\(er\) authentication required \(8\)' \
+    ldapsearch -LLL -x -H "ldaps://127.0.0.1:$LSP7" -b '' -s base namingContexts
+check "a simple bind inside TLS is strong enough" "^dn:uid=svc-sync,$P" \
+    ldapwhoami -x -H "ldaps://127.0.0.1:$LSP7" -D "uid=svc-sync,$P" -w "$SVC"
+check "...and the bound RootDSE read works" 'namingContexts: dc=example,dc=com' \
+    ldapsearch -LLL -x -H "ldaps://127.0.0.1:$LSP7" -D "uid=svc-sync,$P" -w "$SVC" -b '' -s base namingContexts
+stop_last
+start ssf "$HERE/ldap_lab.py" --dir "$WORK/ssf" --ldap-port "$LP7" --ldaps-port "$LSP7" \
+    --cert "$PKI/good.pem" --key "$PKI/good.key" --global "security simple_bind=1024"
+check "'security simple_bind=1024': a TLS simple bind gets confidentialityRequired (13)" 'ldap_bind: Confidentiality required \(13\)' \
+    ldapwhoami -x -H "ldaps://127.0.0.1:$LSP7" -D "uid=svc-sync,$P" -w "$SVC"
+stop_last
+start nosimple "$HERE/ldap_lab.py" --dir "$WORK/nosimple" --ldap-port "$LP7" --ldaps-port "$LSP7" \
+    --cert "$PKI/good.pem" --key "$PKI/good.key" --global "disallow bind_simple"
+check "'disallow bind_simple': unwillingToPerform (53)" 'ldap_bind: Server is unwilling to perform \(53\)' \
+    ldapwhoami -x -H "ldaps://127.0.0.1:$LSP7" -D "uid=svc-sync,$P" -w "$SVC"
 stop_last
 
 echo "== slapd: clock 10 minutes ahead (--clock-offset 600, libfaketime) (ldap $LP6)"

@@ -231,7 +231,15 @@ class Lab:
             os.makedirs(os.path.join(d, sub), exist_ok=True)
 
     # -- the server -------------------------------------------------------------------------
+    def check_ports_free(self):
+        busy = [p for p in (389, 636) if self.can_connect(p)]
+        if busy:
+            # Samba would log the bind failure and run on, and the readiness wait would then
+            # talk to whatever already listens there
+            raise SystemExit(f"samba_ad_lab: {self.ip} port(s) {busy} already in use: choose another --ip")
+
     def start(self):
+        self.check_ports_free()
         libc = ctypes.CDLL(None, use_errno=True)
 
         def die_with_parent():
@@ -317,6 +325,7 @@ def main():
     ready = args.ready_file or os.path.join(lab.dir, "ready.json")
     if os.path.exists(ready):
         os.remove(ready)  # a stale one from an earlier run must not look ready
+    lab.check_ports_free()
     timings = {}
     t0 = time.time()
     stamp = os.path.join(lab.dir, "stamp")
