@@ -33,7 +33,8 @@ Modes (each connection independently):
   indefinite           answers with an indefinite-length SEQUENCE (0x30 0x80 ... 00 00), which
                        LDAP forbids
 
-Prints `READY PORT` on stdout when listening. SIGTERM stops it.
+PORT 0 picks a free port. Prints `READY PORT` (the real port) on stdout when listening. SIGTERM
+stops it.
 """
 import argparse
 import os
