@@ -40,6 +40,11 @@ let package = Package(
             providers: [.apt(["libc-ares-dev"])]
         ),
         .systemLibrary(
+            name: "CLDAP",
+            pkgConfig: "ldap",
+            providers: [.apt(["libldap-dev"])]
+        ),
+        .systemLibrary(
             name: "CCrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
@@ -60,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "EWSProbeChecks",
-            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL"]
+            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL", "CLDAP"]
         ),
         .target(
             name: "EWSProbeExposition",
@@ -124,7 +129,11 @@ let package = Package(
                 "EWSProbeChecks", "EWSProbeCore", "EWSProbeDemo", "EWSProbeExposition", "EWSProbeServer",
                 "EWSProbeTransport", "COpenSSL", .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py"]
+            exclude: [
+                "Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py", "Support/ldap_lab.py",
+                "Support/hostile_ldap.py", "Support/samba_ad_lab.py", "Support/ldap_lab_selftest.sh", "Support/samba_ad_lab_selftest.sh",
+                "Support/LDAP_LAB.md",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import EWSProbeCore
+import EWSProbeTransport
 
 extension CheckRegistry {
     /// The checks ewsprobe ships, in the order the built-in `default` module runs them. A new
@@ -11,10 +12,11 @@ extension CheckRegistry {
         FormsAuthCheck.self,
         LBAffinityCheck.self,
         EWSLoginCheck.self,
+        LDAPCheck.self,
     ])
 }
 
 extension ModuleConfig {
     /// The built-in `default` module: every shipped check with its default settings.
-    public static var builtinDefault: ModuleConfig { CheckRegistry.builtin.defaultModule }
+    public static var builtinDefault: ModuleConfig { CheckRegistry.builtin.defaultModule(for: .ews) }
 }

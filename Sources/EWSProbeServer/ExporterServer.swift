@@ -216,7 +216,7 @@ public struct ExporterServer: Sendable {
             )
         }
         let moduleName = module ?? "default"
-        guard let moduleConfig = config.module(named: moduleName) else {
+        guard let moduleConfig = config.module(named: moduleName, for: url.kind) else {
             return .failure(Refusal(status: .badRequest, message: "unknown module \(moduleName)"))
         }
         do throws(TargetAssembly.Problem) {

@@ -99,10 +99,10 @@ struct ProbeCommand: AsyncParsableCommand {
             } else {
                 guard let url = EndpointURL(text) else {
                     guard !EndpointURLRefusal.carriesUserinfo(text) else { failConfig(EndpointURLRefusal.message(for: text)) }
-                    failConfig("\"\(text)\" is neither an http(s) URL nor a configured target name")
+                    failConfig("\"\(text)\" is neither an http(s) or ldap(s) URL nor a configured target name")
                 }
                 spec = TargetSpec(name: url.host, url: url)
-                module = moduleConfig ?? loaded.module(named: "default") ?? .builtinDefault
+                module = moduleConfig ?? loaded.module(named: "default", for: url.kind) ?? .builtinDefault
             }
             if let checkNames { module = selecting(checkNames, from: module) }
             let target: TargetConfig

@@ -4,6 +4,7 @@ import EWSProbeTransport
 
 public struct DNSCheck: Check {
     public static let name = "dns"
+    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory]
 
     /// Ask this DNS server instead of the system resolver.
     public var server: Resolver.Source?

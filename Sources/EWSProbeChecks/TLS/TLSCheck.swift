@@ -7,6 +7,7 @@ import Foundation
 /// the result `TLSReport`: every fault is reported, not only the first.
 public struct TLSCheck: Check {
     public static let name = "tls"
+    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory]
 
     public enum Mode: String, Sendable, CaseIterable {
         /// Any trust fault fails (what the cloud service does).
@@ -38,12 +39,12 @@ public struct TLSCheck: Check {
     }
 
     public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
-        if url.isTLS { plan.sharedProbeBody = SOAPEnvelope.anonymousGetFolder }
+        if url.kind == .ews, url.isTLS { plan.sharedProbeBody = SOAPEnvelope.anonymousGetFolder }
     }
 
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
-        guard ctx.target.url.isTLS else {
+        guard ctx.target.url.isTLS || ctx.target.url.startsTLS else {
             return CheckResult(check: Self.name, status: .skip, reason: "not_https", summary: "the URL is not https")
         }
         guard let addresses = await AddressFanOut.addresses(ctx) else { return AddressFanOut.noAddresses(Self.name, "connect to") }

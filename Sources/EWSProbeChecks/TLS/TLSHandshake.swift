@@ -35,7 +35,18 @@ struct TLSHandshake {
     /// The handshake's facts, judged on their own: what the HTTP exchange does after the
     /// handshake (a close, a stall) is for the HTTP checks to report.
     func connect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> Result<SecuredConnection, TransportError> {
+        let url = ctx.target.url
         do throws(TransportError) {
+            if url.kind == .directory {
+                // LDAPS at connect; on ldap://, StartTLS first: the same handshake, judged alike.
+                let security: StreamSecurity =
+                    url.startsTLS
+                    ? .preambleThenTLS(LDAPStartTLSPreamble(), serverName: url.host, legacy: true)
+                    : .tls(serverName: url.host, legacy: true)
+                return .success(
+                    try await ctx.transport.openStream(
+                        to: address, port: url.port, security: security, timeout: ctx.remaining, sourceAddress: ctx.target.sourceAddress))
+            }
             if shareConnection { return .success(try await ctx.anonymousSOAPConnection(pinnedTo: address)) }
             var request = ctx.anonymousSOAPRequest(pinnedTo: address)
             request.method = "GET"

@@ -12,8 +12,11 @@ public protocol Check: Sendable {
     func run(_ ctx: ProbeContext) async -> CheckResult
     /// Adds what this check needs from every run of a target at `url` (see `ProbePlan`).
     func plan(_ plan: inout ProbePlan, for url: EndpointURL)
+    /// The endpoint kinds this check judges; on any other it is `skip not_applicable`.
+    static var endpointKinds: Set<EndpointKind> { get }
 }
 
 extension Check {
     public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {}
+    public static var endpointKinds: Set<EndpointKind> { [.ews] }
 }

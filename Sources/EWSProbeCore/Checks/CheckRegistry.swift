@@ -1,3 +1,5 @@
+import EWSProbeTransport
+
 /// The checks a configuration may name, in the order the default module runs them. The
 /// built-in set lives with the checks (`CheckRegistry.builtin`); a test adds its own with
 /// `adding(_:)`.
@@ -19,8 +21,8 @@ public struct CheckRegistry: Sendable {
 
     public var names: [String] { types.map { $0.name } }
 
-    /// The `default` module: every registered check with its default settings.
-    public var defaultModule: ModuleConfig {
-        ModuleConfig(name: "default", checks: types.map { ModuleConfig.makeDefault($0) })
+    /// The `default` module of `kind`: every registered check that applies to it.
+    public func defaultModule(for kind: EndpointKind) -> ModuleConfig {
+        ModuleConfig(name: "default", checks: types.filter { $0.endpointKinds.contains(kind) }.map { ModuleConfig.makeDefault($0) })
     }
 }

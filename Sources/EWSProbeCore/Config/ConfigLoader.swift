@@ -221,13 +221,16 @@ public enum ConfigLoader {
         for pending in state.targets {
             let module: ModuleConfig
             if let moduleName = pending.spec.moduleName {
-                guard let named = ProbeConfig.module(named: moduleName, in: state.modules, registry: state.registry) else {
+                guard
+                    let named = ProbeConfig.module(
+                        named: moduleName, in: state.modules, registry: state.registry, for: pending.spec.url.kind)
+                else {
                     let known = (state.modules.keys.sorted() + ["default"]).joined(separator: ", ")
                     throw (pending.moduleSection ?? pending.section).error("unknown module \"\(moduleName)\" (defined: \(known))")
                 }
                 module = named
             } else {
-                module = state.modules["default"] ?? state.registry.defaultModule
+                module = state.modules["default"] ?? state.registry.defaultModule(for: pending.spec.url.kind)
             }
             do throws(TargetAssembly.Problem) {
                 targets.append(try TargetAssembly.build(pending.spec, module: module, global: state.global))

@@ -6,8 +6,9 @@ public enum CredentialPolicy {
     public static let plainHTTPRefusal =
         "credentials are only sent over TLS that verified: a plain http:// URL cannot have a username and password (use https://)"
 
-    /// Nil when `url` may carry credentials; else why not.
+    /// Nil when `url` may carry credentials; else why not. An `ldap://` directory may: its
+    /// password goes only after StartTLS verified.
     public static func refusal(for url: EndpointURL) -> String? {
-        url.isTLS ? nil : plainHTTPRefusal
+        url.isTLS || url.startsTLS ? nil : plainHTTPRefusal
     }
 }

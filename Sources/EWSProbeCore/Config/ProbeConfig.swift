@@ -134,12 +134,16 @@ public struct ProbeConfig: Sendable {
 }
 
 extension ProbeConfig {
-    /// A module by name: one the configuration defines, or the built-in `default`.
-    public static func module(named name: String, in modules: [String: ModuleConfig], registry: CheckRegistry) -> ModuleConfig? {
-        modules[name] ?? (name == "default" ? registry.defaultModule : nil)
+    /// A module by name: one the configuration defines, or the built-in `default` of `kind`.
+    public static func module(
+        named name: String, in modules: [String: ModuleConfig], registry: CheckRegistry, for kind: EndpointKind = .ews
+    ) -> ModuleConfig? {
+        modules[name] ?? (name == "default" ? registry.defaultModule(for: kind) : nil)
     }
 
-    public func module(named name: String) -> ModuleConfig? { Self.module(named: name, in: modules, registry: registry) }
+    public func module(named name: String, for kind: EndpointKind = .ews) -> ModuleConfig? {
+        Self.module(named: name, in: modules, registry: registry, for: kind)
+    }
 
     /// Keeps the targets whose stable hash falls in shard `index` of `count`, so N instances of
     /// `serve --shard I/N` split one fleet without overlap.

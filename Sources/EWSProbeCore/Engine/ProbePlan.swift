@@ -16,6 +16,6 @@ public struct ProbePlan: Sendable, Equatable {
     public init() {}
 
     public init(module: ModuleConfig, url: EndpointURL) {
-        for check in module.checks { check.plan(&self, for: url) }
+        for check in module.checks where type(of: check).endpointKinds.contains(url.kind) { check.plan(&self, for: url) }
     }
 }

@@ -28,6 +28,13 @@ public struct ProbeRunner: Sendable {
                         summary: "not run: the target's timeout (\(DurationText.format(target.timeout))) was used up"))
                 continue
             }
+            guard type(of: check).endpointKinds.contains(target.url.kind) else {
+                results.append(
+                    CheckResult(
+                        check: name, status: .skip, reason: "not_applicable",
+                        summary: "\(name) does not apply to \(target.url.scheme):// endpoints"))
+                continue
+            }
             let checkStart = ContinuousClock.now
             var result = await check.run(ctx)
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }

@@ -9,8 +9,12 @@ public final class ProbeRuntime: Sendable {
     public let dns: DNSLookupLoop
     public let watchdog: Watchdog
     public let trust: TrustStores
+    /// Threads for checks that must call a blocking C library (libldap): each call is bounded by
+    /// its run's deadline, and a full queue refuses at once rather than piling up.
+    public let blocking: BoundedWorkerPool
 
-    /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`).
+    /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`) and the
+    /// blocking pool (`ews-block-0`…`15`).
     public init() {
         // OpenSSL writes to sockets with write(2), not send(MSG_NOSIGNAL): a peer that hung up
         // would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
@@ -19,6 +23,7 @@ public final class ProbeRuntime: Sendable {
         dns = DNSLookupLoop()
         watchdog = Watchdog()
         trust = TrustStores()
+        blocking = BoundedWorkerPool(name: "ews-block", threads: 16, queueLimit: 1024)
     }
 
     /// A resolver on this runtime's loop.

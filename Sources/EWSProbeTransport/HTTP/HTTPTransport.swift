@@ -7,4 +7,9 @@ public protocol HTTPTransport: Sendable {
     func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange
     /// A private connection pool for `ConnectionPolicy.pooled`.
     func makeScope() -> ConnectionScope
+    /// Opens a byte stream to `address`, secures it as `security` says and reports what the
+    /// handshake showed (LDAPS, StartTLS and tunnels judged without HTTP).
+    func openStream(
+        to address: String, port: Int, security: StreamSecurity, timeout: Duration, sourceAddress: String?
+    ) async throws(TransportError) -> SecuredConnection
 }

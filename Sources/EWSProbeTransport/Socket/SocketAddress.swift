@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An IPv4 or IPv6 literal and a port as the socket calls take them, built in one place.
 package enum SocketAddress {
     case v4(sockaddr_in)

@@ -1,6 +1,7 @@
 import Foundation
 
-/// The EWS URL a target probes, split into the parts the checks use.
+/// The URL a target probes, split into the parts the checks use. The scheme decides the endpoint
+/// kind: `https://` (`http://` for labs) is EWS, `ldaps://` and `ldap://` (StartTLS) a directory.
 public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
     public let scheme: String
     public let host: String
@@ -11,7 +12,7 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
 
     public init?(_ text: String) {
         guard let components = URLComponents(string: text),
-            let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
+            let scheme = components.scheme?.lowercased(), let defaultPort = Self.defaultPorts[scheme],
             // `host` would be the Unicode form of an A-label; DNS, SNI and pins need the A-label.
             var host = components.encodedHost, !host.isEmpty,
             components.user == nil, components.password == nil
@@ -29,22 +30,28 @@ public struct EndpointURL: Sendable, Equatable, CustomStringConvertible {
             guard (1...65535).contains(port) else { return nil }
             self.port = port
         } else {
-            self.port = scheme == "https" ? 443 : 80
+            self.port = defaultPort
         }
         var path = components.percentEncodedPath
         if path.isEmpty { path = "/" }
         if let query = components.percentEncodedQuery { path += "?" + query }
         self.path = path
-        description = "\(scheme)://\(Self.authority(host: self.host, port: self.port, isTLS: scheme == "https"))\(path)"
+        description = "\(scheme)://\(Self.authority(host: self.host, port: self.port, defaultPort: defaultPort))\(path)"
     }
 
-    public var isTLS: Bool { scheme == "https" }
+    static let defaultPorts = ["https": 443, "http": 80, "ldaps": 636, "ldap": 389]
+
+    /// TLS from the first byte (`https`, `ldaps`).
+    public var isTLS: Bool { scheme == "https" || scheme == "ldaps" }
+    /// TLS after a plaintext StartTLS request (`ldap`): ewsprobe never speaks a directory in clear.
+    public var startsTLS: Bool { scheme == "ldap" }
+    public var kind: EndpointKind { scheme.hasPrefix("ldap") ? .directory : .ews }
 
     /// host[:port] as it belongs in a URL (IPv6 in brackets, default port omitted).
-    public var authority: String { Self.authority(host: host, port: port, isTLS: isTLS) }
+    public var authority: String { Self.authority(host: host, port: port, defaultPort: Self.defaultPorts[scheme] ?? 0) }
 
-    private static func authority(host: String, port: Int, isTLS: Bool) -> String {
+    private static func authority(host: String, port: Int, defaultPort: Int) -> String {
         let bracketed = IPAddress.bracketed(host)
-        return port == (isTLS ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
+        return port == defaultPort ? bracketed : "\(bracketed):\(port)"
     }
 }

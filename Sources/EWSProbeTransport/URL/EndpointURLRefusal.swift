@@ -7,7 +7,7 @@ public enum EndpointURLRefusal {
             return "the URL carries user information (user:password@host), which is refused and not repeated here: "
                 + "give the account as username and the password as password_file or password_env"
         }
-        return "invalid URL \"\(text)\" (expected https://host[:port]/EWS/Exchange.asmx)"
+        return "invalid URL \"\(text)\" (expected https://host[:port]/EWS/Exchange.asmx, ldaps://host[:port] or ldap://host[:port])"
     }
 
     /// Any `@` in a refused URL may be the end of user information; parsers disagree on where the

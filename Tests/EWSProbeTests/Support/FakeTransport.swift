@@ -36,4 +36,12 @@ final class FakeTransport: HTTPTransport, @unchecked Sendable {
     }
 
     func makeScope() -> ConnectionScope { .unpooled() }
+
+    func openStream(
+        to address: String, port: Int, security: StreamSecurity, timeout: Duration, sourceAddress: String?
+    ) async throws(TransportError) -> SecuredConnection {
+        throw TransportError(
+            kind: .refused, curlCode: nil, osErrno: 111, message: "the fake transport opens no streams", timings: PhaseTimings(),
+            connection: ConnectionFacts(), tls: TLSFacts())
+    }
 }

@@ -52,7 +52,7 @@ struct TestPKI {
     func issue(
         _ label: String, names: [String], issuer: (URL, URL)? = nil, validFrom: Date = Date().addingTimeInterval(-86400),
         validUntil: Date = Date().addingTimeInterval(90 * 86400), digest: String = "sha256", key: KeySpec = .ec256, isCA: Bool = false,
-        usage: String = "serverAuth", selfSign: Bool = false
+        usage: String = "serverAuth", selfSign: Bool = false, ipAddresses: [String] = []
     ) throws -> (URL, URL) {
         let cert = directory.appendingPathComponent("\(label).pem")
         let keyFile = directory.appendingPathComponent("\(label).key")
@@ -61,7 +61,7 @@ struct TestPKI {
         let extensions =
             isCA
             ? "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
-            : "basicConstraints=CA:FALSE\nsubjectAltName=\(names.map { "DNS:\($0)" }.joined(separator: ","))\nextendedKeyUsage=\(usage)\n"
+            : "basicConstraints=CA:FALSE\nsubjectAltName=\((names.map { "DNS:\($0)" } + ipAddresses.map { "IP:\($0)" }).joined(separator: ","))\nextendedKeyUsage=\(usage)\n"
         try extensions.write(to: ext, atomically: true, encoding: .utf8)
         try Self.openssl(["req"] + key.arguments + ["-nodes", "-keyout", keyFile.path, "-out", csr.path, "-subj", "/CN=\(names[0])"])
         let config = try caConfig()

@@ -1,0 +1,196 @@
+import CAres
+import CLDAP
+import EWSProbeCore
+import EWSProbeTransport
+import Foundation
+
+/// One libldap connection to one directory address, used from one worker thread (libldap is
+/// blocking). ewsprobe connects the socket itself (the pinned address, the source address, the
+/// deadline) and libldap demands a verified certificate for the URL's host against the system
+/// roots plus `ca_file` before anything else is sent: no password leaves without it.
+final class LDAPSession {
+    private let ld: OpaquePointer
+    private let deadline: ContinuousClock.Instant
+
+    private init(ld: OpaquePointer, deadline: ContinuousClock.Instant) {
+        self.ld = ld
+        self.deadline = deadline
+    }
+
+    deinit { ldap_unbind_ext_s(ld, nil, nil) }
+
+    /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
+    static func open(
+        _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant
+    ) -> Result<LDAPSession, LDAPFailure> {
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let fd: Int32
+        switch BlockingSocket.connect(to: address, port: url.port, sourceAddress: sourceAddress, timeout: remaining) {
+        case .success(let socket): fd = socket
+        case .failure(let failure):
+            return .failure(LDAPFailure(stage: .connect, code: -1, text: failure.timedOut ? "connect timed out" : failure.message))
+        }
+        if url.startsTLS, let refusal = startTLS(on: fd, deadline: deadline) {
+            close(fd)
+            return .failure(refusal)
+        }
+        var handle: OpaquePointer?
+        let uri = "\(url.scheme)://\(IPAddress.bracketed(url.host)):\(url.port)"
+        guard ldap_init_fd(fd, EWSLDAP_PROTO_TCP, uri, &handle) == LDAP_SUCCESS, let ld = handle else {
+            close(fd)
+            return .failure(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
+        }
+        let session = LDAPSession(ld: ld, deadline: deadline)
+        session.configure(caFile: caFile)
+        // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
+        let rc = ldap_install_tls(ld)
+        guard rc == LDAP_SUCCESS else { return .failure(session.failure(.tls, rc)) }
+        return .success(session)
+    }
+
+    /// StartTLS on the plain socket: the request, then the answer read until it is complete
+    /// (bounded by the socket's timeouts and `LDAPStartTLSPreamble`'s size limit). Nil when the
+    /// server agreed; else why not, with the not-LDAP and refused cases told apart.
+    static func startTLS(on fd: Int32, deadline: ContinuousClock.Instant) -> LDAPFailure? {
+        let preamble = LDAPStartTLSPreamble()
+        let request = preamble.request
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            return LDAPFailure(stage: .startTLS, code: -1, text: "sending StartTLS failed: \(String(cString: strerror(errno)))")
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let why = n == 0 ? "the server closed the connection" : (errno == EAGAIN ? "timed out" : String(cString: strerror(errno)))
+                return LDAPFailure(stage: .startTLS, code: -1, text: "no answer to StartTLS: \(why)")
+            }
+            received += buffer[0..<n]
+            switch preamble.verdict(received) {
+            case .needMore: continue
+            case .proceed(let consumed) where consumed == received.count: return nil
+            case .proceed: return LDAPFailure(stage: .startTLS, code: -4, text: "not LDAP: data after the StartTLS answer")
+            case .refused(let reason):
+                return LDAPFailure(stage: .startTLS, code: reason.hasPrefix("not LDAP") ? -4 : LDAPFailure.refusedByServer, text: reason)
+            }
+        }
+        return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")
+    }
+
+    private func configure(caFile: String?) {
+        _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
+        _ = ewsldap_referrals_off(ld)
+        ewsldap_max_incoming(ld, 1 << 20)
+        let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
+        _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, Int(micros))
+        _ = ewsldap_set_timeout(ld, LDAP_OPT_NETWORK_TIMEOUT, Int(micros))
+        // The trust of the `tls` check: the system roots, plus ca_file; a certificate that does
+        // not verify for the URL's host ends the session before any request.
+        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_DEMAND)
+        _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTDIR, "/etc/ssl/certs")
+        _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTFILE, caFile ?? "/etc/ssl/certs/ca-certificates.crt")
+        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
+    }
+
+    /// The failure of an operation that returned `rc`, with the server's diagnostic message.
+    private func failure(_ stage: LDAPFailure.Stage, _ rc: Int32) -> LDAPFailure {
+        let diagnostic = ewsldap_diagnostic(ld).map { String(cString: $0) } ?? ""
+        return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
+    }
+
+    private var timeout: timeval {
+        let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
+        return timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+    }
+
+    /// Entries under `base` matching `filter`, with `attributes` (at most `limit` entries; a
+    /// size limit reached still returns what came).
+    func search(
+        _ stage: LDAPFailure.Stage, base: String, scope: Int32, filter: String, attributes: [String], limit: Int32 = 10
+    ) -> Result<[LDAPEntry], LDAPFailure> {
+        var names = attributes.map { strdup($0) } + [nil]
+        defer { for name in names { free(name) } }
+        var tv = timeout
+        var message: OpaquePointer?
+        let rc = ldap_search_ext_s(ld, base, scope, filter, &names, 0, nil, nil, &tv, limit, &message)
+        defer { if let message { ldap_msgfree(message) } }
+        guard rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED else { return .failure(failure(stage, rc)) }
+        var entries: [LDAPEntry] = []
+        var entry = ldap_first_entry(ld, message)
+        while let current = entry {
+            entries.append(read(current))
+            entry = ldap_next_entry(ld, current)
+        }
+        return .success(entries)
+    }
+
+    private func read(_ entry: OpaquePointer) -> LDAPEntry {
+        let dn = ldap_get_dn(ld, entry)
+        defer { ldap_memfree(dn) }
+        var result = LDAPEntry(dn: dn.map { String(cString: $0) } ?? "", attributes: [:])
+        var ber: OpaquePointer?
+        var name = ldap_first_attribute(ld, entry, &ber)
+        while let attribute = name {
+            let key = String(cString: attribute).lowercased()
+            if let values = ldap_get_values_len(ld, entry, attribute) {
+                var index = 0
+                while let value = values[index] {
+                    let bytes = UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len))
+                    result.attributes[key, default: []].append(String(decoding: bytes, as: UTF8.self))
+                    index += 1
+                }
+                ldap_value_free_len(values)
+            }
+            ldap_memfree(attribute)
+            name = ldap_next_attribute(ld, entry, ber)
+        }
+        if let ber { ber_free(ber, 0) }
+        return result
+    }
+
+    /// A simple bind with the password policy request control; the answer's result code, the
+    /// server's diagnostic (Active Directory's data code lives there) and the ppolicy response.
+    func bind(dn: String, password: Secret) -> LDAPBindResult {
+        var request: UnsafeMutablePointer<LDAPControl>?
+        _ = ldap_create_passwordpolicy_control(ld, &request)
+        defer { if let request { ldap_control_free(request) } }
+        var controls: [UnsafeMutablePointer<LDAPControl>?] = [request, nil]
+        var secret = Array(password.reveal().utf8)
+        defer { for index in secret.indices { secret[index] = 0 } }
+        var messageID: Int32 = 0
+        let sent = secret.withUnsafeMutableBufferPointer { bytes -> Int32 in
+            var credential = berval(
+                bv_len: ber_len_t(bytes.count), bv_val: UnsafeMutableRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self))
+            return ldap_sasl_bind(ld, dn, nil, &credential, &controls, nil, &messageID)
+        }
+        guard sent == LDAP_SUCCESS else { return LDAPBindResult(failure: failure(.bind, sent)) }
+        var tv = timeout
+        var answer: OpaquePointer?
+        let got = ldap_result(ld, messageID, LDAP_MSG_ALL, &tv, &answer)
+        guard got > 0, let answer else {
+            return LDAPBindResult(failure: failure(.bind, got == 0 ? LDAP_TIMEOUT : ewsldap_last_error(ld)))
+        }
+        var code: Int32 = 0
+        var diagnostic: UnsafeMutablePointer<CChar>?
+        var responses: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
+        let parsed = ldap_parse_result(ld, answer, &code, nil, &diagnostic, nil, &responses, 1)
+        defer {
+            ldap_memfree(diagnostic)
+            if let responses { ldap_controls_free(responses) }
+        }
+        guard parsed == LDAP_SUCCESS else { return LDAPBindResult(failure: failure(.bind, parsed)) }
+        var result = LDAPBindResult(code: code, diagnostic: diagnostic.map { String(cString: $0) } ?? "")
+        if let control = ldap_control_find("1.3.6.1.4.1.42.2.27.8.5.1", responses, nil) {
+            var expire: ber_int_t = -1
+            var grace: ber_int_t = -1
+            var error = PP_noError
+            if ldap_parse_passwordpolicy_control(ld, control, &expire, &grace, &error) == LDAP_SUCCESS {
+                result.policyError = error == PP_noError ? nil : Int(error.rawValue)
+                result.secondsUntilExpiry = expire >= 0 ? Int(expire) : nil
+                result.graceLogins = grace >= 0 ? Int(grace) : nil
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeTransport
+
+/// Directory peers that are broken or hostile (hostile_ldap.py): not LDAP, silent, closing,
+/// dropping the connection after StartTLS, refusing it, lying BER lengths. Each ends in a
+/// failed check with its reason within the target's timeout; none crashes or hangs the probe,
+/// and a crowd of silent directories does not starve a healthy one.
+@Suite(.serialized) struct HostileLDAPTests {
+    static let host = "ldap.lab.test"
+
+    final class Certificates: @unchecked Sendable {
+        let pki: TestPKI
+        let leaf: (URL, URL)
+        init() throws {
+            pki = try TestPKI(name: "hostile-ldap")
+            leaf = try pki.issue("leaf", names: [HostileLDAPTests.host], ipAddresses: ["127.0.0.1"])
+        }
+    }
+
+    static let certificates = Result { try Certificates() }
+
+    func probe(_ mode: String, scheme: String = "ldap", tls: Bool = false, startTLS: Bool = false, timeout: Duration = .seconds(3))
+        async throws -> (ProbeReport, Double)
+    {
+        let certificates = try Self.certificates.get()
+        let (peer, port) = try DirectoryLab.hostile(mode, tls: tls ? certificates.leaf : nil, startTLS: startTLS ? certificates.leaf : nil)
+        defer { peer.stop() }
+        let start = ContinuousClock.now
+        let report = try await DirectoryLab.probe(
+            "\(scheme)://\(Self.host):\(port)", caFile: certificates.pki.caPEM.path, username: "uid=svc,dc=example,dc=com",
+            password: "Hostile-Pass-1!", timeout: timeout)
+        return (report, (ContinuousClock.now - start).seconds)
+    }
+
+    @Test func notLDAP() async throws {
+        for mode in ["http", "garbage"] {
+            let (report, _) = try await probe(mode)
+            #expect(report.check("ldap")?.reason == "not_ldap", "\(mode): \(report.check("ldap")?.summary ?? "")")
+            #expect(report.check("tls")?.reason == "handshake_failed")
+        }
+        // On 636 the same server behind TLS: the handshake works, the LDAP does not.
+        let (report, _) = try await probe("http", scheme: "ldaps", tls: true)
+        #expect(report.check("tls")?.status == .pass)
+        #expect(["not_ldap", "request_failed"].contains(report.check("ldap")?.reason ?? ""), "\(report.check("ldap")?.summary ?? "")")
+    }
+
+    @Test func silentAndClosingServersEndWithinTheTimeout() async throws {
+        for mode in ["silent", "close", "banner"] {
+            let (report, seconds) = try await probe(mode, timeout: .seconds(2))
+            let ldap = try #require(report.check("ldap"))
+            #expect(ldap.status == .fail, "\(mode)")
+            #expect(
+                ["request_failed", "not_ldap", "probe_timeout"].contains(ldap.reason ?? ""), "\(mode): \(ldap.reason ?? "") \(ldap.summary)"
+            )
+            #expect(seconds < 4, "\(mode) took \(seconds) s")
+        }
+    }
+
+    @Test func startTLSRefusedOrDropped() async throws {
+        let (refused, _) = try await probe("starttls-refused")
+        #expect(refused.check("ldap")?.reason == "starttls_refused")
+        #expect(refused.check("tls")?.summary.contains("StartTLS refused") == true)
+        let (dropped, _) = try await probe("drop-after-starttls")
+        #expect(dropped.check("ldap")?.reason == "tls_untrusted", "\(dropped.check("ldap")?.summary ?? "")")
+        #expect(dropped.check("tls")?.reason == "handshake_failed")
+    }
+
+    @Test func lyingAndMalformedAnswers() async throws {
+        for mode in ["oversized", "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite"] {
+            let (report, seconds) = try await probe(mode, timeout: .seconds(2))
+            let ldap = try #require(report.check("ldap"))
+            #expect(ldap.status == .fail, "\(mode): \(ldap.summary)")
+            #expect(
+                ["request_failed", "not_ldap", "starttls_refused", "probe_timeout"].contains(ldap.reason ?? ""),
+                "\(mode): \(ldap.reason ?? "")")
+            #expect(report.check("tls")?.reason == "handshake_failed", "\(mode): tls \(report.check("tls")?.summary ?? "")")
+            #expect(seconds < 4, "\(mode) took \(seconds) s")
+        }
+    }
+
+    @Test func silentDirectoriesDoNotStarveAHealthyOne() async throws {
+        let pki = try TestPKI(name: "ldap-crowd")
+        let slapd = try DirectoryLab.Slapd(certificate: try pki.issue("crowd", names: [Self.host]), ca: pki.caPEM)
+        let (silent, port) = try DirectoryLab.hostile("silent")
+        defer { silent.stop() }
+        let healthy = await withTaskGroup(of: (Bool, CheckStatus?).self) { group in
+            for _ in 0..<24 {
+                group.addTask {
+                    let report = try? await DirectoryLab.probe("ldap://\(Self.host):\(port)", caFile: nil, timeout: .seconds(3))
+                    return (false, report?.check("ldap")?.status)
+                }
+            }
+            group.addTask {
+                let report = try? await DirectoryLab.probe(
+                    "ldaps://\(Self.host):\(slapd.ldapsPort)", caFile: pki.caPEM.path, username: LDAPCheckTests.dn("svc-sync"),
+                    password: "Svc-Sync-Pass-1!", timeout: .seconds(10))
+                return (true, report?.check("ldap")?.status)
+            }
+            var healthy: CheckStatus?
+            for await (isHealthy, status) in group where isHealthy { healthy = status }
+            return healthy
+        }
+        #expect(healthy == .pass)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+
+@testable import EWSProbeChecks
+@testable import EWSProbeCore
+@testable import EWSProbeTransport
+
+/// `ldaps://` and `ldap://` endpoints against OpenLDAP's slapd (Debian), configured by the test
+/// itself: LDAPS and StartTLS with test-made certificates, the ppolicy overlay's accounts, a
+/// server without TLS. `ldapwhoami` (ldap-utils) is the independent client for each bind
+/// verdict, slapd's own log the proof that no bind arrived on an untrusted certificate.
+@Suite(.serialized) struct LDAPCheckTests {
+    static let host = "ldap.lab.test"
+    static let base = "dc=example,dc=com"
+    static func dn(_ uid: String) -> String { "uid=\(uid),ou=people,\(base)" }
+
+    final class Lab: @unchecked Sendable {
+        let pki: TestPKI
+        let slapd: DirectoryLab.Slapd
+        let ca: String
+
+        init(extra: [String] = []) throws {
+            pki = try TestPKI(name: "ldap")
+            let leaf = try pki.issue("ldap", names: [LDAPCheckTests.host], ipAddresses: ["127.0.0.1"])
+            slapd = try DirectoryLab.Slapd(certificate: leaf, ca: pki.caPEM, extra: extra)
+            ca = pki.caPEM.path
+        }
+
+        var ldaps: String { "ldaps://\(LDAPCheckTests.host):\(slapd.ldapsPort)" }
+        var ldap: String { "ldap://\(LDAPCheckTests.host):\(slapd.ldapPort)" }
+    }
+
+    static let lab = Result { try Lab() }
+
+    func ldapResult(_ report: ProbeReport) throws -> CheckResult { try #require(report.check("ldap")) }
+
+    @Test func healthyAccountOverLDAPSAndStartTLS() async throws {
+        let lab = try Self.lab.get()
+        for url in [lab.ldaps, lab.ldap] {
+            let report = try await DirectoryLab.probe(
+                url, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!", mailbox: "user@example.com")
+            #expect(report.checks.map(\.check) == ["dns", "tcp", "tls", "ldap"])
+            #expect(report.checks.allSatisfy { $0.status == .pass }, "\(report.checks.map { "\($0.check): \($0.summary)" })")
+            let ldap = try ldapResult(report)
+            #expect(ldap.measurements.first { $0.name == "ewsprobe_ldap_bind_success" }?.value == 1)
+            #expect(ldap.measurements.first { $0.name == "ewsprobe_ldap_entries_found" }?.value == 1)
+            #expect(
+                Set(ldap.measurements.filter { $0.name == "ewsprobe_ldap_operation_seconds" }.map { $0.labels[0].1 }) == [
+                    "rootdse", "bind", "search", "account",
+                ])
+            #expect(ldap.trace.contains { $0.hasPrefix("bind as \(Self.dn("svc-sync"))") })
+        }
+        // The oracle binds the same way: LDAPS, and StartTLS demanded (-ZZ).
+        let port = lab.slapd.ldapsPort
+        #expect(
+            DirectoryLab.ldapwhoami(
+                ["-x", "-H", "ldaps://127.0.0.1:\(port)", "-D", Self.dn("svc-sync"), "-w", "Svc-Sync-Pass-1!"], caFile: lab.ca
+            ).status == 0)
+        #expect(
+            DirectoryLab.ldapwhoami(
+                ["-x", "-ZZ", "-H", "ldap://127.0.0.1:\(lab.slapd.ldapPort)", "-D", Self.dn("svc-sync"), "-w", "Svc-Sync-Pass-1!"],
+                caFile: lab.ca
+            )
+            .status == 0)
+    }
+
+    @Test func withoutCredentialsOnlyTheRootDSE() async throws {
+        let lab = try Self.lab.get()
+        let ldap = try ldapResult(try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca))
+        #expect(ldap.status == .pass)
+        #expect(ldap.summary.contains("the bind was not tested"))
+        #expect(
+            ldap.measurements.contains { $0.name == "ewsprobe_ldap_server_info" && $0.labels.contains { $0 == ("vendor", "OpenLDAP") } })
+    }
+
+    @Test func accountStatesAsPpolicyTellsThem() async throws {
+        let lab = try Self.lab.get()
+        let cases: [(String, String, CheckStatus, String?)] = [
+            ("locked", "Account locked", .fail, "account_locked_out"),
+            ("pwexpired", "Password expired", .fail, "password_expired"),
+            ("mustchange", "Password must be changed", .fail, "password_must_change"),
+            ("pwexpiring", "Password expires in", .fail, "password_expiring"),
+            ("pwwarn", "Password expires in", .warn, "password_expiring"),
+        ]
+        for (uid, oracle, status, reason) in cases {
+            let ldap = try ldapResult(
+                try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn(uid), password: "Lab-Pass-1!"))
+            #expect(ldap.status == status && ldap.reason == reason, "\(uid): \(ldap.summary)")
+            let said = DirectoryLab.ldapwhoami(
+                ["-x", "-e", "ppolicy", "-H", "ldaps://127.0.0.1:\(lab.slapd.ldapsPort)", "-D", Self.dn(uid), "-w", "Lab-Pass-1!"],
+                caFile: lab.ca)
+            #expect(said.output.contains(oracle), "ldapwhoami for \(uid): \(said.output)")
+        }
+        let wrong = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "wrong"))
+        #expect(wrong.reason == "bind_rejected")
+        #expect(wrong.measurements.first { $0.name == "ewsprobe_ldap_bind_success" }?.value == 0)
+        let oracle = DirectoryLab.ldapwhoami(
+            ["-x", "-H", "ldaps://127.0.0.1:\(lab.slapd.ldapsPort)", "-D", Self.dn("svc-sync"), "-w", "wrong"], caFile: lab.ca)
+        #expect(oracle.status == 49 && oracle.output.contains("Invalid credentials"))
+    }
+
+    @Test func expiryDateFromThePolicy() async throws {
+        // Every account names its policy: the expiry is pwdChangedTime + pwdMaxAge, as ldapsearch reads them.
+        let lab = try Lab(extra: ["--explicit-policy"])
+        let ldap = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-aging"), password: "Lab-Pass-1!"))
+        #expect(ldap.status == .warn && ldap.reason == "password_expiry_set", "\(ldap.summary)")
+        let expiry = try #require(ldap.measurements.first { $0.name == "ewsprobe_ldap_password_expiry_timestamp_seconds" }?.value)
+        #expect(abs(expiry - (Date().timeIntervalSince1970 + 90 * 86400)) < 3600)
+        var relaxed = LDAPCheck()
+        relaxed.requireNonExpiringPassword = false
+        let allowed = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-aging"), password: "Lab-Pass-1!", ldap: relaxed))
+        #expect(allowed.status == .pass)
+        let service = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!"))
+        #expect(service.status == .pass && service.summary.contains("does not expire"))
+    }
+
+    @Test func mailboxSearch() async throws {
+        let lab = try Self.lab.get()
+        let missing = try ldapResult(
+            try await DirectoryLab.probe(
+                lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!", mailbox: "nobody@example.com"))
+        #expect(missing.reason == "entry_not_found")
+        #expect(missing.measurements.first { $0.name == "ewsprobe_ldap_entries_found" }?.value == 0)
+        var elsewhere = LDAPCheck()
+        elsewhere.base = "ou=nowhere,\(Self.base)"
+        let failed = try ldapResult(
+            try await DirectoryLab.probe(
+                lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!", mailbox: "user@example.com",
+                ldap: elsewhere))
+        #expect(failed.reason == "search_failed" && failed.summary.contains("32"), "\(failed.summary)")
+    }
+
+    @Test func untrustedCertificateSendsNoPassword() async throws {
+        let lab = try Self.lab.get()
+        let dn = Self.dn("user2")
+        let before = lab.slapd.binds(of: dn)
+        for url in [lab.ldaps, lab.ldap] {
+            let report = try await DirectoryLab.probe(url, caFile: nil, username: dn, password: "Lab-Pass-1!")
+            #expect(report.check("tls")?.reason == "untrusted_root")
+            #expect(try ldapResult(report).reason == "tls_untrusted")
+        }
+        usleep(200_000)
+        // slapd logs every bind that reaches it: none did.
+        #expect(lab.slapd.binds(of: dn) == before)
+        // The oracle refuses the same certificate.
+        let said = DirectoryLab.ldapwhoami(
+            ["-x", "-H", "ldaps://127.0.0.1:\(lab.slapd.ldapsPort)", "-D", dn, "-w", "Lab-Pass-1!"], caFile: nil)
+        #expect(said.status != 0)
+        #expect(lab.slapd.binds(of: dn) == before)
+    }
+
+    @Test func certificateNotNamingTheHost() async throws {
+        let pki = try TestPKI(name: "ldap-other")
+        let slapd = try DirectoryLab.Slapd(certificate: try pki.issue("other", names: ["other.lab.test"]), ca: pki.caPEM)
+        let report = try await DirectoryLab.probe(
+            "ldaps://\(Self.host):\(slapd.ldapsPort)", caFile: pki.caPEM.path, username: Self.dn("user2"), password: "Lab-Pass-1!")
+        #expect(report.check("tls")?.reason == "hostname_mismatch")
+        #expect(try ldapResult(report).reason == "tls_untrusted")
+        #expect(slapd.binds(of: Self.dn("user2")) == 0)
+    }
+
+    @Test func serverWithoutStartTLS() async throws {
+        let slapd = try DirectoryLab.Slapd(certificate: nil, ca: nil)
+        let report = try await DirectoryLab.probe(
+            "ldap://\(Self.host):\(slapd.ldapPort)", caFile: nil, username: Self.dn("user2"), password: "Lab-Pass-1!")
+        #expect(report.check("tcp")?.status == .pass)
+        #expect(report.check("tls")?.reason == "handshake_failed")
+        #expect(report.check("tls")?.summary.contains("StartTLS refused") == true)
+        #expect(try ldapResult(report).reason == "starttls_refused")
+        #expect(slapd.binds(of: Self.dn("user2")) == 0)
+    }
+
+    @Test func strongerAuthenticationRequired() async throws {
+        let lab = try Lab(extra: ["--global", "require strong"])
+        let ldap = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!"))
+        #expect(ldap.reason == "strong_auth_required", "\(ldap.summary)")
+    }
+
+    @Test func checksThatDoNotApplyToADirectory() async throws {
+        let lab = try Self.lab.get()
+        let endpoint = try #require(EndpointURL(lab.ldaps))
+        let module = try ModuleConfig.builtinDefault.selecting(["tcp", "auth_methods", "ews_login", "ldap"])
+        let target = TargetConfig(
+            name: "dir", url: endpoint, module: module,
+            resolve: [ResolvePin(host: Self.host, port: endpoint.port, addresses: ["127.0.0.1"])],
+            caFile: lab.ca)
+        let report = await ProbeRunner(runtime: .test).run(target)
+        #expect(report.check("auth_methods")?.reason == "not_applicable")
+        #expect(report.check("ews_login")?.reason == "not_applicable")
+        #expect(report.check("tcp")?.status == .pass)
+        #expect(report.check("ldap")?.status == .pass)
+    }
+}
