@@ -3,10 +3,12 @@
 # this machine, runs the installed binary as the service user with the unit's own command line,
 # removes and purges it and checks nothing is left; validates the Kubernetes manifests; runs the
 # package in a minimal Debian 12 root (debootstrap) holding only its Depends.
-# Needs root and scripts/setup.sh --package. EWSPROBE_SKIP_CHROOT=1 skips the debootstrap part.
+# Needs root; installs what it uses (scripts/setup.sh --package). EWSPROBE_SKIP_CHROOT=1 skips the
+# debootstrap part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "package-test: needs root (dpkg -i, a system user, chroot)" >&2; exit 1; }
+scripts/setup.sh --package
 
 passed=0
 start=$SECONDS
