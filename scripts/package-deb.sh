@@ -149,6 +149,9 @@ install -D -m 0644 "$work/changelog.gz" "$doc/changelog.gz"
 # new linked library (libldap, ...) joins the list without editing this script.
 shlibs=$(cd "$work/src" && dpkg-shlibdeps -O debian/ewsprobe/usr/bin/ewsprobe | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "package-deb: dpkg-shlibdeps found no dependency" >&2; exit 1; }
+# adduser for postinst; ca-certificates: the tls and ews_login checks verify against the system's
+# public roots, and without them every certificate is untrusted.
+depends="adduser, ca-certificates, $shlibs"
 
 install -d "$root/DEBIAN"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$root/DEBIAN/"
@@ -159,7 +162,7 @@ Version: $version
 Architecture: $arch
 Maintainer: ewsprobe maintainers <maintainers@ewsprobe.invalid>
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: adduser, $shlibs
+Depends: $depends
 Section: net
 Priority: optional
 Description: connection-health prober and Prometheus exporter for Exchange Web Services
@@ -178,7 +181,7 @@ mkdir -p "$dist"
 deb="$dist/ewsprobe_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
 echo "package-deb: $deb ($(du -k "$deb" | cut -f1) KiB; binary $(du -k "$root/usr/bin/ewsprobe" | cut -f1) KiB stripped)"
-echo "package-deb: Depends: adduser, $shlibs"
+echo "package-deb: Depends: $depends"
 # lintian where installed: errors fail the build, warnings and infos are shown.
 if command -v lintian >/dev/null; then
   # spelling-error-in-binary: dozens of infos, all from the linked libraries' strings.
