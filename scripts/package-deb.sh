@@ -103,9 +103,9 @@ install -D -m 0644 "$work/ewsprobe.1.gz" "$root/usr/share/man/man1/ewsprobe.1.gz
 {
   echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
   echo "Upstream-Name: ewsprobe"
-  echo "Comment: Built from commit $commit. The Swift packages below were resolved by"
-  echo " Package.resolved and are linked into /usr/bin/ewsprobe, with the Swift runtime"
-  echo " (Apache-2.0 with Runtime Library Exception)."
+  echo "Comment: Built from commit $commit. The Swift packages below are those"
+  echo " Package.resolved pins; /usr/bin/ewsprobe links what it uses of them statically,"
+  echo " with the Swift runtime (Apache-2.0 with Runtime Library Exception)."
   echo
   echo "Files: *"
   echo "Copyright: the ewsprobe authors"

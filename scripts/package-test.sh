@@ -22,10 +22,11 @@ server=""
 chroot_dir=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  if [ -n "$chroot_dir" ]; then
-    umount "$chroot_dir/proc" 2>/dev/null || true
+  if [ -n "$chroot_dir" ] && mountpoint -q "$chroot_dir/proc"; then
+    umount "$chroot_dir/proc" || umount -l "$chroot_dir/proc" || true
   fi
-  rm -rf "$work"
+  # Never into a still-mounted /proc: --one-file-system stops at any mount point.
+  rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
@@ -49,19 +50,25 @@ dpkg -i "$deb" >/dev/null
 ok "dpkg -i; /usr/bin/ewsprobe --version = $version"
 ewsprobe check-config /etc/ewsprobe/ewsprobe.yml >/dev/null || fail "check-config of the installed configuration"
 dpkg-query -W -f='${Conffiles}\n' ewsprobe | grep -q '^ /etc/ewsprobe/ewsprobe.yml ' || fail "ewsprobe.yml is not a conffile"
-# The commented example targets must be valid as well once uncommented (the password file the
-# example names exists only for this check, in the work folder).
-: >"$work/svc-archive.password" && chmod 0600 "$work/svc-archive.password"
-sed -e '/^targets: \[\]$/d' -e '/^# targets:/,$ s/^# \{0,1\}//' -e "s#/etc/ewsprobe/svc-archive.password#$work/svc-archive.password#" \
-  /etc/ewsprobe/ewsprobe.yml >"$work/uncommented.yml"
-ewsprobe check-config "$work/uncommented.yml" | grep -q ', 2 target(s)' || fail "the configuration's commented targets, uncommented"
-ok "check-config /etc/ewsprobe/ewsprobe.yml (a conffile), and its commented targets uncommented"
+ok "check-config /etc/ewsprobe/ewsprobe.yml (a conffile)"
 
 entry=$(getent passwd ewsprobe) || fail "no ewsprobe user"
-IFS=: read -r _ _ uid gid _ home shell <<<"$entry"
+IFS=: read -r _ _ uid _ _ home shell <<<"$entry"
 [ "$uid" -lt 1000 ] && [ "$shell" = /usr/sbin/nologin ] && [ "$home" = /nonexistent ] || fail "ewsprobe is not a system user without login: $entry"
 [ "$(stat -c '%U:%G %a' /etc/ewsprobe)" = "root:ewsprobe 750" ] || fail "/etc/ewsprobe is $(stat -c '%U:%G %a' /etc/ewsprobe)"
 ok "system user ewsprobe (uid $uid, nologin); /etc/ewsprobe root:ewsprobe 0750"
+
+# The commented example targets, uncommented, with the password file made as the configuration's
+# comment (and the README) say: valid, and no warning when the service user reads them.
+install -m 0600 -o ewsprobe -g ewsprobe /dev/null /etc/ewsprobe/svc-archive.password
+echo "not a real password" >/etc/ewsprobe/svc-archive.password
+sed -e '/^targets: \[\]$/d' -e '/^# targets:/,$ s/^# \{0,1\}//' /etc/ewsprobe/ewsprobe.yml >/etc/ewsprobe/example-targets.yml
+chgrp ewsprobe /etc/ewsprobe/example-targets.yml && chmod 0640 /etc/ewsprobe/example-targets.yml
+setpriv --reuid=ewsprobe --regid=ewsprobe --init-groups -- ewsprobe check-config /etc/ewsprobe/example-targets.yml >"$work/example.txt" 2>&1 ||
+  { cat "$work/example.txt"; fail "check-config of the commented targets as ewsprobe"; }
+grep -q ', 2 target(s)' "$work/example.txt" && ! grep -q warning "$work/example.txt" ||
+  { cat "$work/example.txt"; fail "the commented targets: not 2 targets, or a warning"; }
+ok "the commented example targets, uncommented, pass check-config as ewsprobe without a warning (password file 0600 ewsprobe)"
 
 # Installing again runs postinst as an upgrade: it must find the user and not fail.
 dpkg -i "$deb" >/dev/null
@@ -139,8 +146,8 @@ dpkg -r ewsprobe >/dev/null
 [ ! -e /usr/bin/ewsprobe ] || fail "dpkg -r left /usr/bin/ewsprobe"
 [ -f /etc/ewsprobe/ewsprobe.yml ] || fail "dpkg -r removed the conffile (only purge should)"
 getent passwd ewsprobe >/dev/null || fail "dpkg -r removed the user (only purge should)"
-ok "dpkg -r: binary gone, conffile and user kept"
-echo "an admin's file" >/etc/ewsprobe/svc-archive.password
+[ -f /etc/ewsprobe/svc-archive.password ] || fail "dpkg -r removed the admin's password file"
+ok "dpkg -r: binary gone, conffile, an admin's files and the user kept"
 dpkg -P ewsprobe >/dev/null
 dpkg-query -W ewsprobe >/dev/null 2>&1 && fail "dpkg still knows ewsprobe after purge"
 left=()
@@ -154,7 +161,7 @@ done <"$work/files.txt"
 [ ! -e /etc/ewsprobe ] || fail "/etc/ewsprobe left after purge"
 getent passwd ewsprobe >/dev/null && fail "user ewsprobe left after purge"
 getent group ewsprobe >/dev/null && fail "group ewsprobe left after purge"
-ok "dpkg -P: no file of the package, no /etc/ewsprobe, no user or group left"
+ok "dpkg -P: no file of the package, no /etc/ewsprobe (the admin's files included), no user or group left"
 timing remove
 
 # --- Kubernetes manifests ---------------------------------------------------------------------

@@ -9,8 +9,9 @@ if [ "${1:-}" = "--test" ]; then
 fi
 if [ "${1:-}" = "--package" ]; then
   # systemd for systemd-analyze (not as PID 1), man-db to open the man page, debootstrap for the
-  # minimal root, prometheus for promtool.
-  packages+=(dpkg-dev binutils chrpath help2man lintian systemd man-db debootstrap curl prometheus python3 python3-pip)
+  # minimal root, prometheus for promtool; adduser and ca-certificates are in the package's Depends.
+  packages+=(dpkg-dev binutils chrpath help2man lintian systemd man-db debootstrap curl prometheus python3 python3-pip
+    adduser ca-certificates)
 fi
 missing=()
 for p in "${packages[@]}"; do
