@@ -159,9 +159,12 @@ while read -r path; do
 done <"$work/files.txt"
 [ ${#left[@]} -eq 0 ] || fail "left after purge: ${left[*]}"
 [ ! -e /etc/ewsprobe ] || fail "/etc/ewsprobe left after purge"
+# The unit's enablement (the wants symlink, deb-systemd-helper's state) goes with purge too.
+leftunits=$(find /etc/systemd /var/lib/systemd -name '*ewsprobe*' 2>/dev/null)
+[ -z "$leftunits" ] || fail "systemd state left after purge: $leftunits"
 getent passwd ewsprobe >/dev/null && fail "user ewsprobe left after purge"
 getent group ewsprobe >/dev/null && fail "group ewsprobe left after purge"
-ok "dpkg -P: no file of the package, no /etc/ewsprobe (the admin's files included), no user or group left"
+ok "dpkg -P: no file of the package, no /etc/ewsprobe (the admin's files included), no enablement symlink, no user or group left"
 timing remove
 
 # --- Kubernetes manifests ---------------------------------------------------------------------
