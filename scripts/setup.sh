@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ewsprobe builds against (libcurl, OpenSSL, c-ares) and, with --test, the real servers
-# the tests start on loopback. Safe to run again: it installs only what is missing.
+# the tests start on loopback; with --package, what scripts/package-deb.sh and package-test.sh use.
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(libcurl4-openssl-dev libssl-dev libc-ares-dev libcrypt-dev libldap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
@@ -8,6 +9,12 @@ if [ "${1:-}" = "--test" ]; then
   # The directory peers: OpenLDAP's slapd and ldap-utils (the oracle), Samba as an AD domain
   # controller, faketime for a directory with a skewed clock.
   packages+=(slapd ldap-utils samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools faketime)
+fi
+if [ "${1:-}" = "--package" ]; then
+  # systemd for systemd-analyze (not as PID 1), man-db to open the man page, debootstrap for the
+  # minimal root, prometheus for promtool; adduser and ca-certificates are in the package's Depends.
+  packages+=(dpkg-dev binutils chrpath help2man lintian systemd man-db debootstrap curl prometheus python3 python3-pip
+    adduser ca-certificates)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -24,5 +31,12 @@ if [ "${1:-}" = "--test" ]; then
   # pyspnego (PyPI) is the independent NTLM implementation behind the lb_affinity lab backends.
   if ! python3 -c 'import spnego' >/dev/null 2>&1; then
     python3 -m pip install --quiet pyspnego 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyspnego
+  fi
+fi
+if [ "${1:-}" = "--package" ]; then
+  # kubernetes-validate (PyPI) carries the Kubernetes API schemas: validation needs no cluster.
+  if ! command -v kubernetes-validate >/dev/null 2>&1; then
+    python3 -m pip install --quiet kubernetes-validate 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages kubernetes-validate
   fi
 fi
