@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// The layers are separate modules; in release builds the optimizer still sees across them (a
+// check calling the engine's small helpers inlines them as it did when all was one module).
+let acrossModules: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "ewsprobe",
     platforms: [.macOS(.v15)],
@@ -53,7 +57,8 @@ let package = Package(
         // < server and demo < the executable.
         .target(
             name: "EWSProbeTransport",
-            dependencies: ["CCurl", "COpenSSL", "CAres"]
+            dependencies: ["CCurl", "COpenSSL", "CAres"],
+            swiftSettings: acrossModules
         ),
         .target(
             name: "EWSProbeCore",
@@ -61,11 +66,13 @@ let package = Package(
                 "EWSProbeTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            swiftSettings: acrossModules
         ),
         .target(
             name: "EWSProbeChecks",
-            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL", "CLDAP"]
+            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL", "CLDAP"],
+            swiftSettings: acrossModules
         ),
         .target(
             name: "EWSProbeExposition",
@@ -73,7 +80,8 @@ let package = Package(
                 "EWSProbeCore",
                 "EWSProbeTransport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            swiftSettings: acrossModules
         ),
         .target(
             name: "EWSProbeServer",
@@ -92,7 +100,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]
+            ],
+            swiftSettings: acrossModules
         ),
         // The demo's own sites (an EWS-like farm over HTTPS with its CA) are not part of the server.
         .target(
@@ -108,7 +117,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]
+            ],
+            swiftSettings: acrossModules
         ),
         .executableTarget(
             name: "ewsprobe",
@@ -121,7 +131,8 @@ let package = Package(
                 "EWSProbeTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: acrossModules
         ),
         .testTarget(
             name: "EWSProbeTests",

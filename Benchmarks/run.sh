@@ -13,8 +13,13 @@ FLEETS=${BENCH_FLEETS:-$FLEETS}; DURATION=${BENCH_DURATION:-$DURATION}; REPS=${B
 
 scripts/setup.sh --test
 for p in prometheus-blackbox-exporter bc curl; do dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p"; }; done
-swift build -c release --product ewsprobe >/dev/null
-EWSPROBE=.build/release/ewsprobe
+# EWSPROBE_BINARY: a release binary built already (CI passes the package's); else build one.
+if [ -n "${EWSPROBE_BINARY:-}" ]; then
+  EWSPROBE=$EWSPROBE_BINARY
+else
+  swift build -c release --product ewsprobe >/dev/null
+  EWSPROBE=.build/release/ewsprobe
+fi
 work=$(mktemp -d /tmp/ewsprobe-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
@@ -115,3 +120,7 @@ printf '| libcurl floor (fresh HTTPS POST) | %.2f | | 1.00 |\n' "$floor"
 printf '| blackbox_exporter 0.23 http POST | %.2f | 1.00 | %.2f |\n' "$blackbox" "$(echo "$blackbox / $floor" | bc -l)"
 printf '| ewsprobe /probe, dns+tcp+tls+auth_methods (curl loop, as blackbox) | %.2f | %.2f | %.2f |\n' "$ondemand" "$(echo "$ondemand / $blackbox" | bc -l)" "$(echo "$ondemand / $floor" | bc -l)"
 printf '| ewsprobe serve, %s-target fleet, same checks | %.2f | %.2f | %.2f |\n' "$fleet_size" "$per_probe" "$(echo "$per_probe / $blackbox" | bc -l)" "$(echo "$per_probe / $floor" | bc -l)"
+
+# 4. The directory: ewsprobe's directory probe beside ldapsearch on one slapd.
+echo
+if $smoke; then Benchmarks/ldap.sh "$EWSPROBE" --smoke; else Benchmarks/ldap.sh "$EWSPROBE"; fi

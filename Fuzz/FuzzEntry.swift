@@ -48,6 +48,18 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if case .proceed(let consumed) = HTTPConnectPreamble(host: "h", port: 1).verdict(Array(bytes.dropFirst())) {
             precondition(consumed <= bytes.count - 1, "consumed past the answer")
         }
+    #elseif FUZZ_LDAP
+        // A directory's answer to StartTLS, whole and in every prefix (how it arrives).
+        let preamble = LDAPStartTLSPreamble()
+        for end in stride(from: 0, through: bytes.count, by: max(1, bytes.count / 16)) {
+            if case .proceed(let consumed) = preamble.verdict(Array(bytes[..<end])) {
+                precondition(consumed <= end, "consumed past the answer")
+            }
+        }
+        if let element = try? BERElement.read(bytes) {
+            precondition(element.end <= bytes.count, "element past the bytes")
+            _ = try? element.children(of: bytes).map { $0.integer(of: bytes) }
+        }
     #endif
     return 0
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one parser with libFuzzer + AddressSanitizer for SECONDS (default 60).
-#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|http_response|config_loader [SECONDS]
+#   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|http_response|ldap_response|config_loader [SECONDS]
 # The seed corpus is Fuzz/corpus/TARGET (committed); new inputs go to .build/fuzz/TARGET-corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ case "$target" in
   soap_response) flag=FUZZ_SOAP; files="$C/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$C/FormsAuth/FormsLoginClassifier.swift" ;;
   http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift" ;;
+  ldap_response) flag=FUZZ_LDAP; files="$T/Connect/BERElement.swift $T/Connect/LDAPStartTLSPreamble.swift $T/Connect/StreamPreamble.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
 rm -f "$out/fuzz-$target"

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-swift build --build-tests
+# A layer importing one it does not declare is an error, not a build-order accident.
+swift build --build-tests --explicit-target-dependency-import-check error
 swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt
 exit "${PIPESTATUS[0]}"

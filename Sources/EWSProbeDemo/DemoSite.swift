@@ -85,7 +85,7 @@ public enum DemoSite {
     /// which stands in for a farm node that is down; `closedPort` stands in for a firewall.
     /// Every target over HTTPS, as the product is used: the site's certificate comes from the
     /// demo CA (`caFile`), so the healthy target passes `tls` too.
-    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String) -> String {
+    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, directory: DemoDirectory? = nil) -> String {
         """
         global:
           interval: 15s
@@ -99,7 +99,7 @@ public enum DemoSite {
             ca_file: \(caFile)
           https_node:
             checks: [dns, tcp, tls, auth_methods]
-        targets:
+        \(directory?.moduleYAML ?? "")targets:
           - name: demo-healthy
             url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
             module: cloud_connector
@@ -135,6 +135,7 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
+        \(directory?.targetsYAML() ?? "")
         """
     }
 

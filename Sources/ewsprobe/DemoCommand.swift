@@ -7,7 +7,7 @@ import Logging
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start a simulated EWS site on loopback and serve probes of it (no Exchange needed).")
+        abstract: "Start a simulated EWS site (and, with slapd installed, a directory) on loopback and serve probes of it.")
 
     @Option(help: "Address for the exporter, HOST:PORT.")
     var listen = "127.0.0.1:9905"
@@ -18,8 +18,12 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger(level: logLevel)
         let site = try await DemoSite.start(logger: Logger(label: "demo-site"))
+        let directory = try DemoDirectory.start()
+        defer { directory?.stop() }
+        if directory == nil { logger.info("slapd is not installed: the demo runs without a directory") }
         let yaml = DemoSite.config(
-            sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile)
+            sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile,
+            directory: directory)
         let config: ProbeConfig
         do {
             config = try ConfigLoader.load(yaml: yaml, name: "<demo>", registry: .builtin)

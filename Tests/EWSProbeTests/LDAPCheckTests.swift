@@ -3,6 +3,7 @@ import Testing
 
 @testable import EWSProbeChecks
 @testable import EWSProbeCore
+@testable import EWSProbeExposition
 @testable import EWSProbeTransport
 
 /// `ldaps://` and `ldap://` endpoints against OpenLDAP's slapd (Debian), configured by the test
@@ -179,6 +180,33 @@ import Testing
         let ldap = try ldapResult(
             try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!"))
         #expect(ldap.reason == "strong_auth_required", "\(ldap.summary)")
+    }
+
+    @Test func clockSkewFromTheMonitor() async throws {
+        // slapd ten minutes ahead (libfaketime); OpenLDAP tells its clock in cn=Monitor only.
+        let lab = try Lab(extra: ["--clock-offset", "600"])
+        let ldap = try ldapResult(
+            try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!"))
+        #expect(ldap.status == .warn && ldap.reason == "clock_skew", "\(ldap.summary)")
+        let skew = try #require(ldap.measurements.first { $0.name == "ewsprobe_ldap_clock_skew_seconds" }?.value)
+        #expect(abs(skew - 600) < 30)
+    }
+
+    /// The password in no surface: the JSON report with details, the verbose text report, the
+    /// metrics, for a bind that worked and one that was rejected.
+    @Test func passwordInNoOutput() async throws {
+        let lab = try Self.lab.get()
+        for password in ["Svc-Sync-Pass-1!", "Wrong-Pass-For-Leak-Test"] {
+            let report = try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: password)
+            let target = TargetConfig(name: "dir", url: try #require(EndpointURL(lab.ldaps)))
+            let surfaces = [
+                ("json", JSONReport.line(report, includeTrace: true)), ("text", HumanReport.render(report, verbose: true)),
+                ("metrics", String(decoding: MetricsRenderer.render(report: report, target: target), as: UTF8.self)),
+            ]
+            for (name, text) in surfaces {
+                #expect(!text.contains(password), "\(name) shows the password")
+            }
+        }
     }
 
     @Test func checksThatDoNotApplyToADirectory() async throws {

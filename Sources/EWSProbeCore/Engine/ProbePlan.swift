@@ -15,7 +15,12 @@ public struct ProbePlan: Sendable, Equatable {
 
     public init() {}
 
+    /// Per check of the module, in order: whether it applies to the URL's endpoint kind (the
+    /// rest are `skip not_applicable`).
+    public var applies: [Bool] = []
+
     public init(module: ModuleConfig, url: EndpointURL) {
-        for check in module.checks where type(of: check).endpointKinds.contains(url.kind) { check.plan(&self, for: url) }
+        applies = module.checks.map { type(of: $0).endpointKinds.contains(url.kind) }
+        for (check, applies) in zip(module.checks, applies) where applies { check.plan(&self, for: url) }
     }
 }

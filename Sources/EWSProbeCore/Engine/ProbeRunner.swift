@@ -18,7 +18,7 @@ public struct ProbeRunner: Sendable {
         let ctx = ProbeContext(target: target, runtime: runtime, includeDetails: includeDetails)
         var results: [CheckResult] = []
         var timedOut = false
-        for check in target.module.checks {
+        for (index, check) in target.module.checks.enumerated() {
             let name = type(of: check).name
             if Task.isCancelled || ContinuousClock.now >= ctx.deadline {
                 timedOut = true
@@ -28,7 +28,7 @@ public struct ProbeRunner: Sendable {
                         summary: "not run: the target's timeout (\(DurationText.format(target.timeout))) was used up"))
                 continue
             }
-            guard type(of: check).endpointKinds.contains(target.url.kind) else {
+            guard index >= target.plan.applies.count || target.plan.applies[index] else {
                 results.append(
                     CheckResult(
                         check: name, status: .skip, reason: "not_applicable",

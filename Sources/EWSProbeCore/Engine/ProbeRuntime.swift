@@ -13,8 +13,8 @@ public final class ProbeRuntime: Sendable {
     /// its run's deadline, and a full queue refuses at once rather than piling up.
     public let blocking: BoundedWorkerPool
 
-    /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`) and the
-    /// blocking pool (`ews-block-0`…`15`).
+    /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`); the
+    /// blocking pool's threads (`ews-block-0`…`15`) start when a directory probe first waits.
     public init() {
         // OpenSSL writes to sockets with write(2), not send(MSG_NOSIGNAL): a peer that hung up
         // would kill the process with SIGPIPE instead of failing the exchange with EPIPE.

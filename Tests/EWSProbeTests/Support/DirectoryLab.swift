@@ -24,7 +24,7 @@ enum DirectoryLab {
             ldapsPort = LabNetwork.freePort()
             var arguments = [
                 support.appendingPathComponent("ldap_lab.py").path, "--dir", directory.appendingPathComponent("d").path, "--ldap-port",
-                "\(ldapPort)", "--ppolicy",
+                "\(ldapPort)", "--ppolicy", "--exit-on-stdin-eof",
             ]
             if let (cert, key) = certificate {
                 arguments += ["--ldaps-port", "\(ldapsPort)", "--cert", cert.path, "--key", key.path]
@@ -61,6 +61,7 @@ enum DirectoryLab {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
             process.arguments = [
                 support.appendingPathComponent("samba_ad_lab.py").path, "--dir", cache.path, "--ip", Self.ip, "--ready-file", ready.path,
+                "--exit-on-stdin-eof",
             ]
             let output = cache.appendingPathComponent("lab-output.txt")
             _ = FileManager.default.createFile(atPath: output.path, contents: nil)

@@ -31,6 +31,8 @@ final class LabProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
+        // Held open by this process: a lab that watches its stdin stops when the tests end.
+        process.standardInput = Pipe()
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {

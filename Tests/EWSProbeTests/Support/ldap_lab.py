@@ -61,6 +61,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 PASSWORD = "Lab-Pass-1!"
@@ -190,6 +191,9 @@ def can_connect(host, port):
 
 
 def main():
+    # Started by Foundation's Process, which may leave SIGTERM blocked: unblock it for this
+    # process and the server it starts, so a stop request is seen.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT, signal.SIGALRM])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--host", default="127.0.0.1")
@@ -211,6 +215,7 @@ def main():
     ap.add_argument("--ready-file")
     ap.add_argument("--global", dest="global_line", action="append", default=[], help="an extra global slapd.conf line")
     ap.add_argument("--database", dest="database_line", action="append", default=[], help="an extra line in the mdb database")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin reaches EOF (the test process is gone)")
     args = ap.parse_args()
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")
@@ -278,6 +283,14 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGALRM, on_alarm)
+    if args.exit_on_stdin_eof:
+        # The test process holds the other end: when it exits, however it exits, the lab stops.
+        def watch_stdin():
+            try:
+                sys.stdin.buffer.read()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch_stdin, daemon=True).start()
     deadline = time.time() + 15
     while not all(can_connect(args.host, p) for p in ports):
         if child.poll() is not None:

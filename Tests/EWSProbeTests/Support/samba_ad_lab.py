@@ -44,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 LAB_VERSION = "2"
@@ -297,6 +298,9 @@ class Lab:
 
 
 def main():
+    # Started by Foundation's Process, which may leave SIGTERM blocked: unblock it for this
+    # process and the server it starts, so a stop request is seen.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT, signal.SIGALRM])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--ip", default="127.0.0.11")
@@ -308,6 +312,7 @@ def main():
     ap.add_argument("--ready-file")
     ap.add_argument("--option", action="append", default=[], help="an extra smb.conf [global] line")
     ap.add_argument("--provision-only", action="store_true", help="provision (if the cache is stale) and exit")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin reaches EOF (the test process is gone)")
     args = ap.parse_args()
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")
@@ -370,6 +375,14 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGALRM, on_alarm)
+    if args.exit_on_stdin_eof:
+        # The test process holds the other end: when it exits, however it exits, the lab stops.
+        def watch_stdin():
+            try:
+                sys.stdin.buffer.read()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch_stdin, daemon=True).start()
     t2 = time.time()
     lab.start()
     timings["start_s"] = time.time() - t2
