@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EWSPROBE=${1:?binary}
-if [ "${2:-}" = "--smoke" ]; then N=20; FLEET=20; WINDOW=6; INTERVAL=3; REPS=1; else N=300; FLEET=200; WINDOW=40; INTERVAL=10; REPS=3; fi
+if [ "${2:-}" = "--smoke" ]; then N=20; FLEET=20; WINDOW=6; INTERVAL=3; REPS=1; else N=300; FLEET=${BENCH_LDAP_FLEET:-200}; WINDOW=40; INTERVAL=10; REPS=3; fi
 work=$(mktemp -d /tmp/ewsprobe-ldap-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -15,12 +15,12 @@ trap cleanup EXIT
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
 tck=$(getconf CLK_TCK)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 7 \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 90 \
   -subj "/CN=ewsprobe ldap bench root" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/leaf.key" -out "$work/leaf.csr" \
   -subj "/CN=ldap.bench.test" 2>/dev/null
 printf 'subjectAltName=DNS:ldap.bench.test,IP:127.0.0.1\n' >"$work/leaf.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 7 \
+openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 90 \
   -extfile "$work/leaf.ext" 2>/dev/null
 LDAP_PORT=$(port); LDAPS_PORT=$(port)
 python3 Tests/EWSProbeTests/Support/ldap_lab.py --dir "$work/slapd" --ldap-port "$LDAP_PORT" --ldaps-port "$LDAPS_PORT" \
@@ -44,7 +44,7 @@ PY
 done | median)
 
 # ewsprobe serve: a fleet of directory targets on the same slapd.
-{ echo "global: {interval: ${INTERVAL}s, timeout: 5s, max_concurrency: 64}"
+{ echo "global: {interval: ${INTERVAL}s, timeout: $(( INTERVAL < 6 ? INTERVAL - 1 : 5 ))s, max_concurrency: 64}"
   echo "modules:"; echo "  dir: {checks: [dns, tcp, tls, ldap], ca_file: $work/ca.pem}"
   echo "targets:"
   for i in $(seq "$FLEET"); do
@@ -54,9 +54,21 @@ done | median)
 P=$(port)
 "$EWSPROBE" serve --config "$work/fleet.yml" --listen "127.0.0.1:$P" --log-level error & S=$!; pids+=($S)
 wait_port "$P"
-sleep $(( INTERVAL + 2 ))
+# Every target has run once (first runs are spread over the interval): steady state from here.
+for _ in $(seq $(( INTERVAL * 4 ))); do
+  # Through a file: grep -q ends early and pipefail would count curl's broken pipe.
+  curl -s -o "$work/metrics.txt" "http://127.0.0.1:$P/metrics"
+  grep -q 'ewsprobe_probe_runs_total{target="d1"} [1-9]' "$work/metrics.txt" && break
+  sleep 0.5
+done
+sleep 2
 runs() { curl -s "http://127.0.0.1:$P/metrics" | awk '/^ewsprobe_probe_runs_total/ {s += $2} END {print s + 0}'; }
-curl -s "http://127.0.0.1:$P/metrics" | grep -q 'ewsprobe_check_success{target="d1",check="ldap"} 1' || { echo "the directory probe does not pass" >&2; exit 1; }
+curl -s -o "$work/metrics.txt" "http://127.0.0.1:$P/metrics"
+if ! grep -q 'ewsprobe_probe_success{target="d1"} 1' "$work/metrics.txt"; then
+  echo "the directory probe does not pass:" >&2
+  grep -E "\{target=.d1.[,}]" "$work/metrics.txt" | grep -E "success|failure|runs" >&2
+  exit 1
+fi
 c0=$(cpu_ticks $S); r0=$(runs)
 sleep "$WINDOW"
 c1=$(cpu_ticks $S); r1=$(runs)

@@ -31,6 +31,14 @@ static inline void ewsldap_max_incoming(LDAP *ld, unsigned long bytes) {
         ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_MAX_INCOMING, &max);
     }
 }
+/* The handle's TLS context (a counted reference), and another handle using it: verifying with
+ * the same trust needs the CA bundle loaded once, not at every session. */
+static inline void *ewsldap_tls_context(LDAP *ld) {
+    void *context = NULL;
+    ldap_get_option(ld, LDAP_OPT_X_TLS_CTX, &context);
+    return context;
+}
+static inline int ewsldap_use_tls_context(LDAP *ld, void *context) { return ldap_set_option(ld, LDAP_OPT_X_TLS_CTX, context); }
 static inline int ewsldap_last_error(LDAP *ld) {
     int code = LDAP_OTHER;
     ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &code);

@@ -36,7 +36,7 @@ public final class DemoDirectory: @unchecked Sendable {
         let key = try write("key.pem", pki.keyPEM)
         passwordFile = try write("svc.password", "Demo-Svc-Pass-1!")
         let conf = try write("slapd.conf", Self.configuration(directory: directory.path, cert: cert, key: key))
-        let data = try write("data.ldif", Self.entries(now: Date().timeIntervalSince1970))
+        let data = try write("data.ldif", Self.entries())
         try Self.run("/usr/sbin/slapadd", ["-f", conf, "-l", data])
         ldapPort = DemoSite.closedPort()
         ldapsPort = DemoSite.closedPort()
@@ -97,16 +97,22 @@ public final class DemoDirectory: @unchecked Sendable {
         """
     }
 
+    /// A service account under `policy` whose password was set `changedDaysAgo` days ago.
+    static func account(_ uid: String, policy: String, changedDaysAgo: Double, now: Double = Date().timeIntervalSince1970) -> String {
+        var seconds = time_t(now - changedDaysAgo * 86400)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let changed = String(
+            format: "%04d%02d%02d%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
+            parts.tm_sec)
+        return [
+            "dn: uid=\(uid),ou=people,\(base)", "objectClass: inetOrgPerson", "uid: \(uid)", "cn: \(uid)", "sn: \(uid)",
+            "userPassword: Demo-Svc-Pass-1!", "pwdPolicySubentry: cn=\(policy),ou=policies,\(base)", "pwdChangedTime: \(changed)", "",
+        ].joined(separator: "\n")
+    }
+
     /// The base, a policy that never expires and one of 90 days, the two accounts, a mailbox.
-    static func entries(now: Double) -> String {
-        func time(_ daysAgo: Double) -> String {
-            var seconds = time_t(now - daysAgo * 86400)
-            var parts = tm()
-            gmtime_r(&seconds, &parts)
-            return String(
-                format: "%04d%02d%02d%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min,
-                parts.tm_sec)
-        }
+    static func entries() -> String {
         return """
             dn: \(base)
             objectClass: dcObject
@@ -137,24 +143,8 @@ public final class DemoDirectory: @unchecked Sendable {
             pwdAttribute: userPassword
             pwdMaxAge: 0
 
-            dn: uid=svc-sync,ou=people,\(base)
-            objectClass: inetOrgPerson
-            uid: svc-sync
-            cn: svc-sync
-            sn: svc-sync
-            userPassword: Demo-Svc-Pass-1!
-            pwdPolicySubentry: cn=service,ou=policies,\(base)
-            pwdChangedTime: \(time(400))
-
-            dn: uid=svc-expiring,ou=people,\(base)
-            objectClass: inetOrgPerson
-            uid: svc-expiring
-            cn: svc-expiring
-            sn: svc-expiring
-            userPassword: Demo-Svc-Pass-1!
-            pwdPolicySubentry: cn=default,ou=policies,\(base)
-            pwdChangedTime: \(time(87))
-
+            \(account("svc-sync", policy: "service", changedDaysAgo: 400))
+            \(account("svc-expiring", policy: "default", changedDaysAgo: 87))
             dn: uid=probe-mailbox,ou=people,\(base)
             objectClass: inetOrgPerson
             uid: probe-mailbox
@@ -167,22 +157,19 @@ public final class DemoDirectory: @unchecked Sendable {
 
     /// The demo's directory targets: the healthy one over LDAPS, the expiring one over StartTLS.
     public func targetsYAML() -> String {
+        target("demo-directory-healthy", url: "ldaps://\(Self.host):\(ldapsPort)", account: "svc-sync", port: ldapsPort)
+            + target("demo-directory-password-expiring", url: "ldap://\(Self.host):\(ldapPort)", account: "svc-expiring", port: ldapPort)
+    }
+
+    private func target(_ name: String, url: String, account: String, port: Int) -> String {
         """
-          - name: demo-directory-healthy
-            url: ldaps://\(Self.host):\(ldapsPort)
+          - name: \(name)
+            url: \(url)
             module: directory
-            username: uid=svc-sync,ou=people,\(Self.base)
+            username: uid=\(account),ou=people,\(Self.base)
             password_file: \(passwordFile)
             mailbox_check: probe-mailbox@demo.test
-            resolve: ["\(Self.host):\(ldapsPort):127.0.0.1"]
-            labels: {site: demo}
-          - name: demo-directory-password-expiring
-            url: ldap://\(Self.host):\(ldapPort)
-            module: directory
-            username: uid=svc-expiring,ou=people,\(Self.base)
-            password_file: \(passwordFile)
-            mailbox_check: probe-mailbox@demo.test
-            resolve: ["\(Self.host):\(ldapPort):127.0.0.1"]
+            resolve: ["\(Self.host):\(port):127.0.0.1"]
             labels: {site: demo}
 
         """

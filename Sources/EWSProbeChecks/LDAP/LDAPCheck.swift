@@ -45,7 +45,8 @@ public struct LDAPCheck: Check {
         let target = ctx.target
         var probe = LDAPProbe(
             url: target.url, address: address, caFile: target.caFile, sourceAddress: target.sourceAddress, deadline: ctx.deadline,
-            username: target.username, mailbox: target.mailboxCheck, base: base, filter: filter)
+            username: target.username, mailbox: target.mailboxCheck, base: base, filter: filter,
+            contexts: ctx.runtime.store.value(LDAPTLSContexts.self) { LDAPTLSContexts() })
         if target.username != nil {
             do {
                 probe.password = try ctx.password()

@@ -17,6 +17,7 @@ struct LDAPProbe: Sendable {
     var mailbox: String?
     var base: String?
     var filter: String?
+    var contexts = LDAPTLSContexts()
 
     static let rootAttributes = [
         "vendorName", "vendorVersion", "dnsHostName", "defaultNamingContext", "namingContexts", "supportedExtension",
@@ -30,7 +31,9 @@ struct LDAPProbe: Sendable {
             return seen
         }
         let session: LDAPSession
-        switch LDAPSession.open(url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline) {
+        switch LDAPSession.open(
+            url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts)
+        {
         case .success(let opened): session = opened
         case .failure(let failure):
             seen.failure = failure

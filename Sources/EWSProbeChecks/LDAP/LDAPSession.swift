@@ -21,7 +21,8 @@ final class LDAPSession {
 
     /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
     static func open(
-        _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant
+        _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant,
+        contexts: LDAPTLSContexts
     ) -> Result<LDAPSession, LDAPFailure> {
         let remaining = ContinuousClock.now.duration(to: deadline)
         let fd: Int32
@@ -41,7 +42,7 @@ final class LDAPSession {
             return .failure(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
         }
         let session = LDAPSession(ld: ld, deadline: deadline)
-        session.configure(caFile: caFile)
+        session.configure(caFile: caFile, contexts: contexts)
         // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
         let rc = ldap_install_tls(ld)
         guard rc == LDAP_SUCCESS else { return .failure(session.failure(.tls, rc)) }
@@ -78,7 +79,7 @@ final class LDAPSession {
         return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")
     }
 
-    private func configure(caFile: String?) {
+    private func configure(caFile: String?, contexts: LDAPTLSContexts) {
         _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
         _ = ewsldap_referrals_off(ld)
         ewsldap_max_incoming(ld, 1 << 20)
@@ -88,9 +89,14 @@ final class LDAPSession {
         // The trust of the `tls` check: the system roots, plus ca_file; a certificate that does
         // not verify for the URL's host ends the session before any request.
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_DEMAND)
+        if let shared = contexts.context(for: caFile) {
+            _ = ewsldap_use_tls_context(ld, shared)
+            return
+        }
         _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTDIR, "/etc/ssl/certs")
         _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTFILE, caFile ?? "/etc/ssl/certs/ca-certificates.crt")
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
+        contexts.remember(ld, for: caFile)
     }
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.

@@ -22,9 +22,7 @@ public final class BoundedWorkerPool: Sendable {
 
     /// `name` prefixes the threads' names (`name-0`, …) as `top -H` shows them.
     public init(name: String, threads: Int, queueLimit: Int) {
-        self.name = name
-        self.threads = threads
-        self.queueLimit = queueLimit
+        (self.name, self.threads, self.queueLimit) = (name, max(1, threads), max(0, queueLimit))
     }
 
     /// Runs `work` on a worker thread and returns its value; nil when the queue is full.

@@ -12,6 +12,8 @@ public final class ProbeRuntime: Sendable {
     /// Threads for checks that must call a blocking C library (libldap): each call is bounded by
     /// its run's deadline, and a full queue refuses at once rather than piling up.
     public let blocking: BoundedWorkerPool
+    /// What checks keep across runs (see `RuntimeStore`).
+    public let store = RuntimeStore()
 
     /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`); the
     /// blocking pool's threads (`ews-block-0`…`15`) start when a directory probe first waits.

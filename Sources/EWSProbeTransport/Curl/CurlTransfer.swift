@@ -265,14 +265,17 @@ final class CurlTransfer: @unchecked Sendable {
     private func readTimings(_ h: UnsafeMutableRawPointer) -> PhaseTimings {
         let info = CurlInfo(handle: h)
         var t = PhaseTimings()
-        t.nameLookup = info.seconds(CURLINFO_NAMELOOKUP_TIME_T)
-        t.connect = info.seconds(CURLINFO_CONNECT_TIME_T)
-        t.tlsHandshake = info.seconds(CURLINFO_APPCONNECT_TIME_T)
-        t.preTransfer = info.seconds(CURLINFO_PRETRANSFER_TIME_T)
-        t.firstByte = info.seconds(CURLINFO_STARTTRANSFER_TIME_T)
-        t.total = info.seconds(CURLINFO_TOTAL_TIME_T)
+        for (phase, time) in Self.phases { t[keyPath: phase] = info.seconds(time) }
         return t
     }
+
+    /// Each phase's end as libcurl measures it (seconds since the transfer started).
+    /// Key paths are immutable values; the array is never written.
+    nonisolated(unsafe) private static let phases: [(WritableKeyPath<PhaseTimings, Double>, CURLINFO)] = [
+        (\.nameLookup, CURLINFO_NAMELOOKUP_TIME_T), (\.connect, CURLINFO_CONNECT_TIME_T),
+        (\.tlsHandshake, CURLINFO_APPCONNECT_TIME_T), (\.preTransfer, CURLINFO_PRETRANSFER_TIME_T),
+        (\.firstByte, CURLINFO_STARTTRANSFER_TIME_T), (\.total, CURLINFO_TOTAL_TIME_T),
+    ]
 
     private func readConnection(_ h: UnsafeMutableRawPointer) -> ConnectionFacts {
         let info = CurlInfo(handle: h)
