@@ -15,13 +15,7 @@ trap cleanup EXIT
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
 tck=$(getconf CLK_TCK)
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 90 \
-  -subj "/CN=ewsprobe ldap bench root" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/leaf.key" -out "$work/leaf.csr" \
-  -subj "/CN=ldap.bench.test" 2>/dev/null
-printf 'subjectAltName=DNS:ldap.bench.test,IP:127.0.0.1\n' >"$work/leaf.ext"
-openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 90 \
-  -extfile "$work/leaf.ext" 2>/dev/null
+lab_pki "$work" ldap.bench.test DNS:ldap.bench.test,IP:127.0.0.1
 LDAP_PORT=$(port); LDAPS_PORT=$(port)
 python3 Tests/EWSProbeTests/Support/ldap_lab.py --dir "$work/slapd" --ldap-port "$LDAP_PORT" --ldaps-port "$LDAPS_PORT" \
   --cert "$work/leaf.pem" --key "$work/leaf.key" --ppolicy >"$work/slapd.out" 2>&1 & pids+=($!)

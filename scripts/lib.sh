@@ -10,15 +10,21 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 # lab_tls DIR PORT: nginx on 127.0.0.1:PORT with an ECDSA P-256 certificate for mail.bench.test
 # (CA in DIR/ca.pem), answering every request like on-premises Exchange EWS: 401 with
 # Negotiate, NTLM and Basic. Prints nginx's PID.
-lab_tls() {
-  local work=$1 nginx_port=$2
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 7 \
+# lab_pki WORK CN SAN: a root (WORK/ca.pem) and a leaf for CN (WORK/leaf.pem, leaf.key), 90 days.
+lab_pki() {
+  local work=$1 cn=$2 san=$3
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 90 \
     -subj "/CN=ewsprobe bench root" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/leaf.key" -out "$work/leaf.csr" \
-    -subj "/CN=mail.bench.test" 2>/dev/null
-  printf 'subjectAltName=DNS:mail.bench.test\n' >"$work/leaf.ext"
-  openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 7 \
+    -subj "/CN=$cn" 2>/dev/null
+  printf 'subjectAltName=%s\n' "$san" >"$work/leaf.ext"
+  openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" -days 90 \
     -extfile "$work/leaf.ext" 2>/dev/null
+}
+
+lab_tls() {
+  local work=$1 nginx_port=$2
+  lab_pki "$work" mail.bench.test DNS:mail.bench.test
   mkdir -p "$work/nginx/logs"
   cat >"$work/nginx/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; error_log $work/nginx/logs/error.log; pid $work/nginx/pid;
