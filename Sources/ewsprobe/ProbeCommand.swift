@@ -7,19 +7,22 @@ import Foundation
 struct ProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
-        abstract: "Probe EWS URLs once and print a step-by-step report (exit 0 pass, 1 warn, 2 fail, 3 usage).")
+        abstract: "Probe EWS or directory URLs once and print a step-by-step report (exit 0 pass, 1 warn, 2 fail, 3 usage).")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, json
     }
 
-    @Argument(help: "EWS URLs, e.g. https://mail.example.com/EWS/Exchange.asmx, or configured target names with --config.")
+    @Argument(
+        help:
+            "URLs: EWS (https://mail.example.com/EWS/Exchange.asmx) or a directory (ldaps://dc1.example.com, ldap:// with StartTLS), or configured target names with --config."
+    )
     var urls: [String]
 
     @Option(help: "Configuration file: its modules (and its targets, when an argument names one).")
     var config: String?
 
-    @Option(help: "Module to run (default: every check).")
+    @Option(help: "Module to run (default: every check that applies to the URL's kind).")
     var module: String?
 
     @Option(
@@ -40,7 +43,7 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Pin HOST:PORT:ADDR[,ADDR...] without DNS (curl's syntax; repeatable).")
     var resolve: [String] = []
 
-    @Option(help: "Service account for the ews_login check (UPN).")
+    @Option(help: "Service account for ews_login (UPN) or ldap (UPN or DN).")
     var username: String?
 
     @Option(help: "File holding the service account's password.")
@@ -49,7 +52,7 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Environment variable holding the service account's password.")
     var passwordEnv: String?
 
-    @Option(help: "Mailbox to impersonate in the ews_login check.")
+    @Option(help: "Mailbox to impersonate in ews_login; on a directory, the address whose entry ldap must find.")
     var mailboxCheck: String?
 
     @Flag(name: .shortAndLong, help: "Show each check's trace.")
