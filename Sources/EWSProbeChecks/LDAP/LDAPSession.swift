@@ -61,6 +61,10 @@ final class LDAPSession {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while ContinuousClock.now < deadline {
+            // Each wait bounded by what is left: a server dripping its answer ends at the deadline.
+            let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
+            var left = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &left, socklen_t(MemoryLayout<timeval>.size))
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
