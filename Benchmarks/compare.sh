@@ -12,17 +12,9 @@ N=${BENCH_REQUESTS:-400}
 FLEET=${BENCH_FLEET:-1000}
 INTERVAL=${BENCH_INTERVAL:-10}
 WINDOW=${BENCH_WINDOW:-30}
-work=$(mktemp -d /tmp/ewsprobe-compare.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
-tck=$(getconf CLK_TCK)
-ulimit -n 65536 2>/dev/null || true
-NGINX_PORT=$(port)
-pids+=("$(lab_tls "$work" "$NGINX_PORT")")
-URL="https://mail.bench.test:$NGINX_PORT/EWS/Exchange.asmx"
+bench_lab compare
 config() { # count interval file
   { echo "global: {interval: ${2}s, timeout: 5s, max_concurrency: 256}"
     echo "modules:"; echo "  bench: {checks: [dns, tcp, tls, auth_methods], tls: {warn_days: 1, fail_days: 0}}"

@@ -20,17 +20,9 @@ else
   swift build -c release --product ewsprobe >/dev/null
   EWSPROBE=.build/release/ewsprobe
 fi
-work=$(mktemp -d /tmp/ewsprobe-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
-tck=$(getconf CLK_TCK)
-ulimit -n 65536 2>/dev/null || true
-NGINX_PORT=$(port)
-pids+=("$(lab_tls "$work" "$NGINX_PORT")")
-URL="https://mail.bench.test:$NGINX_PORT/EWS/Exchange.asmx"
+bench_lab bench
 
 # 1. The libcurl floor.
 cc -O2 -o "$work/curl_floor" Benchmarks/curl_floor.c -lcurl

@@ -40,5 +40,18 @@ CONF
   wait_port "$nginx_port"
 }
 
+# bench_lab NAME: what every benchmark starts with. Sets work (a folder of its own), pids
+# (killed on exit; add your processes), tck, NGINX_PORT and URL (the nginx EWS lab).
+bench_lab() {
+  work=$(mktemp -d "/tmp/ewsprobe-$1.XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done' EXIT
+  tck=$(getconf CLK_TCK)
+  ulimit -n 65536 2>/dev/null || true
+  NGINX_PORT=$(port)
+  pids+=("$(lab_tls "$work" "$NGINX_PORT")")
+  URL="https://mail.bench.test:$NGINX_PORT/EWS/Exchange.asmx"
+}
+
 # lag_quantiles PORT: scheduler lag p50 and p99 in ms from the serve's histogram.
 lag_quantiles() { curl -s "http://127.0.0.1:$1/metrics" | python3 "$(dirname "${BASH_SOURCE[0]}")/lag_quantiles.py"; }

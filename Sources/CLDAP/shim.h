@@ -13,10 +13,7 @@ int ldap_init_fd(int fd, int proto, const char *url, LDAP **ldp);
 /* ldap_set_option takes a pointer to the value; these take the value. */
 static inline int ewsldap_set_int(LDAP *ld, int option, int value) { return ldap_set_option(ld, option, &value); }
 static inline int ewsldap_set_string(LDAP *ld, int option, const char *value) { return ldap_set_option(ld, option, value); }
-static inline int ewsldap_set_timeout(LDAP *ld, int option, long micros) {
-    struct timeval tv = { micros / 1000000, micros % 1000000 };
-    return ldap_set_option(ld, option, &tv);
-}
+static inline int ewsldap_set_timeout(LDAP *ld, int option, struct timeval tv) { return ldap_set_option(ld, option, &tv); }
 static inline int ewsldap_referrals_off(LDAP *ld) { return ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF); }
 static inline const char *ewsldap_diagnostic(LDAP *ld) {
     char *text = NULL;

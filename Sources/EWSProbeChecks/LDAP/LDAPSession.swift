@@ -62,9 +62,7 @@ final class LDAPSession {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while ContinuousClock.now < deadline {
             // Each wait bounded by what is left: a server dripping its answer ends at the deadline.
-            let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
-            var left = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &left, socklen_t(MemoryLayout<timeval>.size))
+            SocketAddress.setTimeouts(fd, ContinuousClock.now.duration(to: deadline))
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
@@ -87,9 +85,8 @@ final class LDAPSession {
         _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
         _ = ewsldap_referrals_off(ld)
         ewsldap_max_incoming(ld, 1 << 20)
-        let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
-        _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, Int(micros))
-        _ = ewsldap_set_timeout(ld, LDAP_OPT_NETWORK_TIMEOUT, Int(micros))
+        _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, timeout)
+        _ = ewsldap_set_timeout(ld, LDAP_OPT_NETWORK_TIMEOUT, timeout)
         // The trust of the `tls` check: the system roots, plus ca_file; a certificate that does
         // not verify for the URL's host ends the session before any request.
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_DEMAND)
@@ -109,10 +106,8 @@ final class LDAPSession {
         return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
     }
 
-    private var timeout: timeval {
-        let micros = max(1000, ContinuousClock.now.duration(to: deadline).milliseconds * 1000)
-        return timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
-    }
+    /// What is left of the run, as each libldap call takes its limit.
+    private var timeout: timeval { ContinuousClock.now.duration(to: deadline).timeval }
 
     /// Entries under `base` matching `filter`, with `attributes` (at most `limit` entries; a
     /// size limit reached still returns what came).

@@ -77,7 +77,7 @@ final class DirectExchange: @unchecked Sendable {
         guard fd >= 0 else { return fail(.other, "socket: \(String(cString: strerror(errno)))", errno: errno) }
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if let source = request.sourceAddress, !bindSource(source, v6: v6) {
+        if let source = request.sourceAddress, !SocketAddress.bind(fd, toSource: source, v6: v6) {
             return fail(.other, "Couldn't bind to '\(source)': \(String(cString: strerror(errno)))", errno: errno)
         }
         // The routing sends only address literals here; anything else fails as an invalid argument.
@@ -90,15 +90,6 @@ final class DirectExchange: @unchecked Sendable {
         } else {
             connectFailed(errno)
         }
-    }
-
-    /// bind(2) to the local `source` address (any port) before connecting; false with errno set.
-    private func bindSource(_ source: String, v6: Bool) -> Bool {
-        guard let local = SocketAddress(ip: source, port: 0), IPAddress.isV6(source) == v6 else {
-            errno = EAFNOSUPPORT
-            return false
-        }
-        return local.withSockaddr { bind(fd, $0, $1) } == 0
     }
 
     /// Moves the exchange on as far as it goes without blocking.

@@ -31,11 +31,8 @@ package enum BlockingSocket {
             close(fd)
             return .failure(Failure(errno: code, message: "\(what): \(String(cString: strerror(code)))"))
         }
-        if let sourceAddress {
-            guard let local = SocketAddress(ip: sourceAddress, port: 0), IPAddress.isV6(sourceAddress) == v6 else {
-                return fail(EAFNOSUPPORT, "Couldn't bind to '\(sourceAddress)'")
-            }
-            guard local.withSockaddr({ bind(fd, $0, $1) }) == 0 else { return fail(errno, "Couldn't bind to '\(sourceAddress)'") }
+        if let sourceAddress, !SocketAddress.bind(fd, toSource: sourceAddress, v6: v6) {
+            return fail(errno, "Couldn't bind to '\(sourceAddress)'")
         }
         // Requests are small writes answered at once: without NODELAY, Nagle and the peer's
         // delayed ACK add about 40 ms to the first exchange after the handshake.
@@ -53,10 +50,7 @@ package enum BlockingSocket {
         }
         // Blocking from here, each read and write bounded by what is left of the deadline.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        let micros = max(1000, timeout.milliseconds * 1000)
-        var limit = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        SocketAddress.setTimeouts(fd, timeout)
         return .success(fd)
     }
 }

@@ -26,6 +26,23 @@ package enum SocketAddress {
         }
     }
 
+    /// bind(2) of `fd` to the local `source` address (any port) before it connects to a peer of
+    /// the family `v6` says; false with errno set.
+    package static func bind(_ fd: Int32, toSource source: String, v6: Bool) -> Bool {
+        guard let local = SocketAddress(ip: source, port: 0), IPAddress.isV6(source) == v6 else {
+            errno = EAFNOSUPPORT
+            return false
+        }
+        return local.withSockaddr { Glibc.bind(fd, $0, $1) } == 0
+    }
+
+    /// Receive and send timeouts on a blocking socket.
+    package static func setTimeouts(_ fd: Int32, _ timeout: Duration) {
+        var limit = timeout.timeval
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// `body` with the address as a `sockaddr` and its length (for connect(2), bind(2)).
     package func withSockaddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
         switch self {
