@@ -209,6 +209,14 @@ import Testing
         }
     }
 
+    @Test func serverTextIsKeptShort() {
+        let long = String(repeating: "é", count: 2000)
+        let kept = LDAPSession.bounded(long)
+        #expect(kept.utf8.count <= LDAPSession.textKept + 3)
+        #expect(kept.hasSuffix("…"))
+        #expect(LDAPSession.bounded("short") == "short")
+    }
+
     @Test func checksThatDoNotApplyToADirectory() async throws {
         let lab = try Self.lab.get()
         let endpoint = try #require(EndpointURL(lab.ldaps))

@@ -56,7 +56,7 @@ enum LDAPReport {
         }
         if let account = seen.account {
             let facts = account.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: "|"))" }
-            lines.append("account \(account.dn)\(ms("account")): \(facts.joined(separator: ", "))")
+            lines.append("account \(LDAPSession.bounded(account.dn))\(ms("account")): \(facts.joined(separator: ", "))")
         }
         return lines
     }

@@ -102,7 +102,7 @@ final class LDAPSession {
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.
     private func failure(_ stage: LDAPFailure.Stage, _ rc: Int32) -> LDAPFailure {
-        let diagnostic = ewsldap_diagnostic(ld).map { String(cString: $0) } ?? ""
+        let diagnostic = ewsldap_diagnostic(ld).map { Self.bounded(String(cString: $0)) } ?? ""
         return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
     }
 
@@ -130,19 +130,29 @@ final class LDAPSession {
         return .success(entries)
     }
 
+    /// What a server says is kept short where it is read: summaries, traces and details repeat
+    /// it, and a lying server may send up to libldap's 1 MiB in one value.
+    static let textKept = 512
+    static let valuesKept = 64
+
+    static func bounded(_ text: String) -> String {
+        text.utf8.count <= textKept ? text : String(decoding: text.utf8.prefix(textKept), as: UTF8.self) + "…"
+    }
+
     private func read(_ entry: OpaquePointer) -> LDAPEntry {
         let dn = ldap_get_dn(ld, entry)
         defer { ldap_memfree(dn) }
+        // The DN stays whole: it is the base of the account's read.
         var result = LDAPEntry(dn: dn.map { String(cString: $0) } ?? "", attributes: [:])
         var ber: OpaquePointer?
         var name = ldap_first_attribute(ld, entry, &ber)
         while let attribute = name {
-            let key = String(cString: attribute).lowercased()
+            let key = Self.bounded(String(cString: attribute)).lowercased()
             if let values = ldap_get_values_len(ld, entry, attribute) {
                 var index = 0
-                while let value = values[index] {
+                while let value = values[index], index < Self.valuesKept {
                     let bytes = UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len))
-                    result.attributes[key, default: []].append(String(decoding: bytes, as: UTF8.self))
+                    result.attributes[key, default: []].append(Self.bounded(String(decoding: bytes, as: UTF8.self)))
                     index += 1
                 }
                 ldap_value_free_len(values)
@@ -185,7 +195,7 @@ final class LDAPSession {
             if let responses { ldap_controls_free(responses) }
         }
         guard parsed == LDAP_SUCCESS else { return LDAPBindResult(failure: failure(.bind, parsed)) }
-        var result = LDAPBindResult(code: code, diagnostic: diagnostic.map { String(cString: $0) } ?? "")
+        var result = LDAPBindResult(code: code, diagnostic: diagnostic.map { Self.bounded(String(cString: $0)) } ?? "")
         if let control = ldap_control_find("1.3.6.1.4.1.42.2.27.8.5.1", responses, nil) {
             var expire: ber_int_t = -1
             var grace: ber_int_t = -1
