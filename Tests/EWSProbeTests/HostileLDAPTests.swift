@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func notLDAP() async throws {
-        for mode in ["http", "garbage"] {
+        for mode in ["http", "garbage", "truncated"] {
             let (report, _) = try await probe(mode)
             #expect(report.check("ldap")?.reason == "not_ldap", "\(mode): \(report.check("ldap")?.summary ?? "")")
             #expect(report.check("tls")?.reason == "handshake_failed")

@@ -66,6 +66,13 @@ final class LDAPSession {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
+                // Bytes that began like LDAP and then a close or a reset: what was said was not
+                // LDAP, whichever way the connection ended.
+                if !received.isEmpty {
+                    return LDAPFailure(
+                        stage: .startTLS, code: -4,
+                        text: "not LDAP: \(received.count) bytes that are no complete LDAP message, then the connection ended")
+                }
                 let why = n == 0 ? "the server closed the connection" : (errno == EAGAIN ? "timed out" : String(cString: strerror(errno)))
                 return LDAPFailure(stage: .startTLS, code: -1, text: "no answer to StartTLS: \(why)")
             }

@@ -14,6 +14,8 @@ Modes (each connection independently):
                        (a web server on the LDAP port)
   banner               sends an SMTP banner `220 ...` at connect and waits (a mail server)
   garbage              sends 64 random bytes at connect and closes
+  truncated            sends the start of an LDAPMessage (30 82 10 00, then 16 bytes of a 4 KiB
+                       message) at connect and closes: bytes that could be LDAP, never completed
   silent               accepts and never answers (the connection stays open)
   close                accepts and closes at once
   drop-after-starttls  answers a StartTLS extended request with success (resultCode 0,
@@ -215,6 +217,10 @@ class Handler(socketserver.BaseRequestHandler):
             conn.sendall(os.urandom(64))
             log("sent garbage")
             return
+        if mode == "truncated":
+            conn.sendall(b"\x30\x82\x10\x00" + b"\x02\x01\x01" + b"\x00" * 13)
+            log("sent truncated message")
+            return
         if mode == "banner":
             conn.sendall(b"220 mail.example.com ESMTP Postfix\r\n")
             log("sent banner")
@@ -310,7 +316,7 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-MODES = ["http", "banner", "garbage", "silent", "close", "drop-after-starttls", "starttls-refused", "oversized",
+MODES = ["http", "banner", "garbage", "truncated", "silent", "close", "drop-after-starttls", "starttls-refused", "oversized",
          "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite"]
 
 
