@@ -28,21 +28,12 @@ import Testing
     /// ldapsearch binding as `account` over LDAPS: its exit status and what it said.
     func oracle(_ account: String, password: String) throws -> (status: Int32, output: String) {
         let samba = try DirectoryLab.Samba.shared.get()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ldapsearch")
-        process.arguments = [
+        let arguments = [
             "-x", "-H", "ldaps://\(DirectoryLab.Samba.ip)", "-D", "\(account)@example.com", "-w", password, "-b", "", "-s", "base",
             "dnsHostName",
         ]
         // Samba's certificate names the host, not the address: the oracle checks the chain only.
-        process.environment = ["LDAPTLS_CACERT": samba.caFile, "LDAPTLS_REQCERT": "allow"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return DirectoryLab.ldapTool("ldapsearch", arguments, caFile: samba.caFile, requireCert: "allow")
     }
 
     @Test func serviceAccountBindsAndFindsTheMailbox() async throws {

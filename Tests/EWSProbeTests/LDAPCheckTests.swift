@@ -80,6 +80,8 @@ import Testing
             ("locked", "Account locked", .fail, "account_locked_out"),
             ("pwexpired", "Password expired", .fail, "password_expired"),
             ("mustchange", "Password must be changed", .fail, "password_must_change"),
+            // Bound on a grace login: the bind works until they run out.
+            ("pwgrace", "grace logins remain", .fail, "password_expired"),
             ("pwexpiring", "Password expires in", .fail, "password_expiring"),
             ("pwwarn", "Password expires in", .warn, "password_expiring"),
         ]
@@ -117,6 +119,43 @@ import Testing
         let service = try ldapResult(
             try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!"))
         #expect(service.status == .pass && service.summary.contains("does not expire"))
+    }
+
+    /// A directory that hides its RootDSE from anonymous clients (an ACL: an empty answer;
+    /// `require authc`: result 53) still binds the service account: the RootDSE is read again
+    /// once bound and the search runs under the naming context it names. Without credentials
+    /// the check passes and says what it saw; a wrong password is still `bind_rejected`.
+    @Test func rootDSEHiddenFromAnonymousClients() async throws {
+        let variants: [([String], String)] = [
+            (
+                ["--global", "access to dn.base=\"\" by users read by * none", "--global", "access to * by * read"],
+                "shows no RootDSE entry"
+            ),
+            (["--global", "require authc"], "result 53"),
+        ]
+        for (extra, hidden) in variants {
+            let lab = try Lab(extra: extra)
+            let bound = try ldapResult(
+                try await DirectoryLab.probe(
+                    lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "Svc-Sync-Pass-1!", mailbox: "user@example.com"))
+            #expect(bound.status == .pass && bound.summary.contains(hidden), "\(bound.summary)")
+            #expect(bound.trace.contains { $0.hasPrefix("RootDSE (bound)") && $0.contains("base \(Self.base)") }, "\(bound.trace)")
+            #expect(bound.measurements.first { $0.name == "ewsprobe_ldap_entries_found" }?.value == 1)
+            #expect(bound.measurements.filter { $0.name == "ewsprobe_ldap_operation_seconds" }.count == 4)
+            let wrong = try ldapResult(
+                try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca, username: Self.dn("svc-sync"), password: "wrong"))
+            #expect(wrong.reason == "bind_rejected", "\(wrong.summary)")
+            let anonymous = try ldapResult(try await DirectoryLab.probe(lab.ldaps, caFile: lab.ca))
+            #expect(anonymous.status == .pass && anonymous.summary.contains(hidden), "\(anonymous.summary)")
+            #expect(anonymous.summary.contains("the bind was not tested"))
+            // The oracle: anonymous ldapsearch sees no naming context, a bound one does.
+            let port = lab.slapd.ldapsPort
+            let base = ["-x", "-H", "ldaps://127.0.0.1:\(port)", "-s", "base", "-b", "", "namingContexts"]
+            #expect(!DirectoryLab.ldapsearch(base, caFile: lab.ca).output.contains("namingContexts: \(Self.base)"))
+            #expect(
+                DirectoryLab.ldapsearch(["-D", Self.dn("svc-sync"), "-w", "Svc-Sync-Pass-1!"] + base, caFile: lab.ca).output.contains(
+                    "namingContexts: \(Self.base)"))
+        }
     }
 
     @Test func mailboxSearch() async throws {

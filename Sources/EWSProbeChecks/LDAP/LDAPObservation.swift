@@ -1,6 +1,9 @@
 /// Everything one `ldap` run saw at one address, in order; the sequence stops at `failure`.
 struct LDAPObservation: Sendable {
     var rootDSE: LDAPEntry?
+    /// Why an anonymous client saw no RootDSE (refused, or an empty answer); with credentials
+    /// it is read again after the bind.
+    var rootDSEHidden: String?
     var bind: LDAPBindResult?
     /// The entries the mailbox-check search found, or why it failed.
     var mailbox: Result<[LDAPEntry], LDAPFailure>?

@@ -39,39 +39,67 @@ struct LDAPProbe: Sendable {
             seen.failure = failure
             return seen
         }
-        let root = timed("rootdse", &seen) {
-            session.search(.rootDSE, base: "", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: Self.rootAttributes)
-        }
-        guard case .success(let entries) = root, let rootDSE = entries.first else {
-            if case .failure(let failure) = root { seen.failure = failure }
+        let anonymous = timed("rootdse", &seen) { readRootDSE(session) }
+        switch anonymous {
+        case .success(let entries) where !entries.isEmpty: seen.rootDSE = entries[0]
+        case .success: seen.rootDSEHidden = "shows no RootDSE entry to an anonymous client"
+        // A directory that refuses anonymous reads (OpenLDAP `require authc`, an ACL) may still
+        // bind the service account; result 8 is the contract's own reason.
+        case .failure(let failure) where failure.serverAnswered && failure.code != LDAP_STRONG_AUTH_REQUIRED:
+            seen.rootDSEHidden = "refused the anonymous RootDSE read (\(failure.description))"
+        case .failure(let failure):
+            seen.failure = failure
             return seen
         }
-        seen.rootDSE = rootDSE
-        seen.base = base ?? rootDSE.first("defaultNamingContext") ?? rootDSE.first("namingContexts")
-        seen.serverTime = rootDSE.first("currentTime") ?? monitorTime(session)
-        guard let username, let password else { return seen }
+        guard let username, let password else {
+            settle(&seen, session)
+            return seen
+        }
         let bind = timed("bind", &seen) { session.bind(dn: username, password: password) }
         seen.bind = bind
-        guard bind.code == LDAP_SUCCESS, let searchBase = seen.base else { return seen }
+        guard bind.code == LDAP_SUCCESS else {
+            settle(&seen, session)
+            return seen
+        }
+        if seen.rootDSE == nil, case .success(let entries) = timed("rootdse", &seen, { readRootDSE(session) }) {
+            seen.rootDSE = entries.first
+        }
+        settle(&seen, session)
+        let searchBase = seen.base
         if let mailbox {
             let filter = (filter ?? Self.defaultFilter).replacingOccurrences(of: "ADDR", with: LDAPText.escapeFilterValue(mailbox))
             seen.filter = filter
             seen.mailbox = timed("search", &seen) {
-                session.search(.search, base: searchBase, scope: LDAP_SCOPE_SUBTREE, filter: filter, attributes: ["mail", "cn"], limit: 2)
+                guard let searchBase else { return .failure(Self.noBase) }
+                return session.search(
+                    .search, base: searchBase, scope: LDAP_SCOPE_SUBTREE, filter: filter, attributes: ["mail", "cn"], limit: 2)
             }
         }
-        let activeDirectory = rootDSE.first("domainFunctionality") != nil
+        let activeDirectory = seen.rootDSE?.first("domainFunctionality") != nil
         (seen.account, seen.policy) = timed("account", &seen) {
             account(session, base: searchBase, username: username, activeDirectory: activeDirectory)
         }
         return seen
     }
 
+    static let noBase = LDAPFailure(
+        stage: .search, code: -6, text: "no search base: the RootDSE names no naming context and ldap.base is not set")
+
+    func readRootDSE(_ session: LDAPSession) -> Result<[LDAPEntry], LDAPFailure> {
+        session.search(.rootDSE, base: "", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: Self.rootAttributes)
+    }
+
+    /// The search base and the server's clock, from what the RootDSE showed.
+    func settle(_ seen: inout LDAPObservation, _ session: LDAPSession) {
+        seen.base = base ?? seen.rootDSE?.first("defaultNamingContext") ?? seen.rootDSE?.first("namingContexts")
+        seen.serverTime = seen.rootDSE?.first("currentTime") ?? monitorTime(session)
+    }
+
     static let defaultFilter = "(|(mail=ADDR)(proxyAddresses=smtp:ADDR)(userPrincipalName=ADDR))"
 
     /// The service account's own entry: by UPN in Active Directory (then read by DN, where the
     /// computed attributes live), by DN elsewhere with the ppolicy entry that governs it.
-    func account(_ session: LDAPSession, base: String, username: String, activeDirectory: Bool) -> (LDAPEntry?, LDAPEntry?) {
+    func account(_ session: LDAPSession, base: String?, username: String, activeDirectory: Bool) -> (LDAPEntry?, LDAPEntry?) {
         let adAttributes = [
             "msDS-UserPasswordExpiryTimeComputed", "userAccountControl", "msDS-User-Account-Control-Computed", "pwdLastSet",
             "accountExpires",
@@ -79,6 +107,7 @@ struct LDAPProbe: Sendable {
         if activeDirectory {
             var dn = username
             if !username.contains("=") {
+                guard let base else { return (nil, nil) }
                 let filter = "(userPrincipalName=\(LDAPText.escapeFilterValue(username)))"
                 guard
                     case .success(let found) = session.search(
@@ -116,10 +145,17 @@ struct LDAPProbe: Sendable {
         return found?.first?.first("monitorTimestamp")
     }
 
+    /// Runs `body` and adds its time to `operation`'s (a RootDSE read again after the bind
+    /// counts as the same operation).
     private func timed<T>(_ operation: String, _ seen: inout LDAPObservation, _ body: () -> T) -> T {
         let start = ContinuousClock.now
         let value = body()
-        seen.seconds.append((operation, (ContinuousClock.now - start).seconds))
+        let seconds = (ContinuousClock.now - start).seconds
+        if let index = seen.seconds.firstIndex(where: { $0.0 == operation }) {
+            seen.seconds[index].1 += seconds
+        } else {
+            seen.seconds.append((operation, seconds))
+        }
         return value
     }
 }

@@ -22,10 +22,12 @@ enum LDAPReport {
 
     static func summary(_ seen: LDAPObservation, verdict: LDAPVerdict, probe: LDAPProbe) -> String {
         let server = "\(vendor(seen.rootDSE)) \(seen.rootDSE?.first("dnsHostName") ?? probe.url.host)"
+        let hidden = seen.rootDSEHidden.map { "; it \($0)" } ?? ""
         guard let username = probe.username else {
-            return "\(server) answered over \(probe.url.startsTLS ? "StartTLS" : "LDAPS"); the bind was not tested (no credentials)"
+            return
+                "\(server) answered over \(probe.url.startsTLS ? "StartTLS" : "LDAPS")\(hidden); the bind was not tested (no credentials)"
         }
-        var text = "\(server): \(username) bound"
+        var text = "\(server): \(username) bound\(hidden)"
         if case .success(let entries) = seen.mailbox, let mailbox = probe.mailbox { text += ", \(mailbox) found (\(entries.count))" }
         if verdict.passwordExpiry == nil {
             text += verdict.expiryKnown ? "; the password does not expire" : "; its password policy is not readable (expiry unknown)"
@@ -38,16 +40,21 @@ enum LDAPReport {
         if let failure = seen.failure { return lines + ["\(failure.stage.rawValue): \(failure.description)"] }
         let took = Dictionary(seen.seconds, uniquingKeysWith: { first, _ in first })
         func ms(_ step: String) -> String { took[step].map { " in \(TCPCheck.ms($0))" } ?? "" }
-        if let root = seen.rootDSE {
-            lines.append(
-                "RootDSE\(ms("rootdse")): \(vendor(root)), dnsHostName \(root.first("dnsHostName") ?? "-"), base \(seen.base ?? "-")"
-                    + (root.all("supportedExtension").contains(LDAPStartTLSPreamble.oid) ? ", StartTLS offered" : ""))
+        func rootLine(_ label: String) -> String? {
+            seen.rootDSE.map { root in
+                "\(label)\(ms("rootdse")): \(vendor(root)), dnsHostName \(root.first("dnsHostName") ?? "-"), base \(seen.base ?? "-")"
+                    + (root.all("supportedExtension").contains(LDAPStartTLSPreamble.oid) ? ", StartTLS offered" : "")
+            }
         }
+        if let hidden = seen.rootDSEHidden { lines.append("RootDSE (anonymous): the server \(hidden)") }
+        if seen.rootDSEHidden == nil, let line = rootLine("RootDSE") { lines.append(line) }
         if let bind = seen.bind {
             lines.append(
                 "bind as \(probe.username ?? "")\(ms("bind")): result \(bind.code)\(bind.diagnostic.isEmpty ? "" : " (\(bind.diagnostic))")"
             )
         }
+        // Read again once bound, when the anonymous read showed nothing.
+        if seen.rootDSEHidden != nil, let line = rootLine("RootDSE (bound)") { lines.append(line) }
         switch seen.mailbox {
         case .success(let entries):
             lines.append("search \(seen.filter ?? "")\(ms("search")): \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")

@@ -102,6 +102,13 @@ struct LDAPVerdict {
         ]
         switch bind.code {
         case 0:
+            // ppolicy binds an expired password while grace binds remain: the service stops
+            // when they run out.
+            if let grace = bind.graceLogins {
+                return Finding(
+                    reason: "password_expired", status: .fail,
+                    message: "the service account's password has expired; the directory allows \(grace) more bind(s) (ppolicy grace)")
+            }
             guard let error = bind.policyError, error == 2, let (reason, text) = policyReasons[error] else { return nil }
             return Finding(reason: reason, status: .fail, message: text)
         case 8:
@@ -141,6 +148,9 @@ struct LDAPVerdict {
         guard let expiry else { return [] }
         let days = (expiry - now) / 86400
         let date = Timestamp.text(expiry)
+        if days < 0 {
+            return [Finding(reason: "password_expired", status: .fail, message: "the service account's password expired on \(date)")]
+        }
         if days < Double(settings.failDays) {
             return [
                 Finding(

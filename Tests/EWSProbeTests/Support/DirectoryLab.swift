@@ -136,17 +136,29 @@ enum DirectoryLab {
 
     /// `ldapwhoami` (ldap-utils), the independent client: its exit status and what it said.
     static func ldapwhoami(_ arguments: [String], caFile: String?) -> (status: Int32, output: String) {
+        ldapTool("ldapwhoami", arguments, caFile: caFile)
+    }
+
+    /// `ldapsearch` (ldap-utils), the independent reader.
+    static func ldapsearch(_ arguments: [String], caFile: String?) -> (status: Int32, output: String) {
+        ldapTool("ldapsearch", arguments, caFile: caFile)
+    }
+
+    /// An ldap-utils client trusting `caFile`; `requireCert` is its LDAPTLS_REQCERT.
+    static func ldapTool(_ tool: String, _ arguments: [String], caFile: String?, requireCert: String = "demand") -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ldapwhoami")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LDAPTLS_CACERT"] = caFile ?? "/etc/ssl/certs/ca-certificates.crt"
-        environment["LDAPTLS_REQCERT"] = "demand"
+        environment["LDAPTLS_REQCERT"] = requireCert
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        guard (try? process.run()) != nil else { return (-1, "ldapwhoami did not start") }
+        guard (try? process.run()) != nil else { return (-1, "\(tool) did not start") }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))

@@ -30,6 +30,8 @@ Entries (BASE default dc=example,dc=com; every password is Lab-Pass-1! except wh
   uid=pwwarn,ou=people,BASE        expires in 14 days (pwdChangedTime 76 days ago)
   uid=pwexpiring,ou=people,BASE    expires in 5 days (pwdChangedTime 85 days ago)
   uid=pwexpired,ou=people,BASE     expired (pwdChangedTime 100 days ago, no grace logins)
+  uid=pwgrace,ou=people,BASE       expired 10 days ago under policy cn=grace: binds succeed with
+                                   ppolicy's graceAuthNsRemaining (5 grace binds, each one used up)
   uid=mustchange,ou=people,BASE    pwdReset TRUE (pwdMustChange in the policy)
   uid=locked,ou=people,BASE        pwdAccountLockedTime 000001010000Z (locked until an admin unlocks)
   uid=lockme,ou=people,BASE        healthy; 3 wrong binds (pwdMaxFailure) lock it for good
@@ -70,6 +72,7 @@ ADMIN_PASSWORD = "Admin-Lab-Pass-1!"
 MAX_AGE_DAYS = 90
 WARN_DAYS = 30
 MAX_FAILURE = 3
+GRACE_LOGINS = 5
 SCHEMAS = ["core", "cosine", "inetorgperson"]
 DAY = 86400
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
@@ -94,6 +97,9 @@ def accounts(now):
         "pwwarn": (PASSWORD, changed(MAX_AGE_DAYS - 14), "password expires in 14 days", "success + ppolicy timeBeforeExpiration"),
         "pwexpiring": (PASSWORD, changed(MAX_AGE_DAYS - 5), "password expires in 5 days", "success + ppolicy timeBeforeExpiration"),
         "pwexpired": (PASSWORD, changed(MAX_AGE_DAYS + 10), "password expired 10 days ago", "49 + ppolicy passwordExpired"),
+        "pwgrace": (PASSWORD, ["pwdPolicySubentry: cn=grace,ou=policies,{base}"] + changed(MAX_AGE_DAYS + 10),
+                    f"password expired 10 days ago, policy cn=grace ({GRACE_LOGINS} grace binds)",
+                    "success + ppolicy graceAuthNsRemaining"),
         "mustchange": (PASSWORD, changed(1) + ["pwdReset: TRUE"], "pwdReset TRUE: must change", "success + ppolicy changeAfterReset"),
         "locked": (PASSWORD, changed(1) + ["pwdAccountLockedTime: 000001010000Z"], "locked by an administrator", "49 + ppolicy accountLocked"),
         "lockme": (PASSWORD, changed(1), f"healthy; {MAX_FAILURE} wrong binds lock it", "success"),
@@ -121,6 +127,8 @@ def write_ldif(path, base, now, ppolicy, explicit_policy):
             "pwdAttribute: userPassword", f"pwdMaxAge: {MAX_AGE_DAYS * DAY}", f"pwdExpireWarning: {WARN_DAYS * DAY}",
             "pwdLockout: TRUE", f"pwdMaxFailure: {MAX_FAILURE}", "pwdLockoutDuration: 0", "pwdFailureCountInterval: 0",
             "pwdMustChange: TRUE", "pwdGraceAuthnLimit: 0", "pwdAllowUserChange: TRUE", "pwdInHistory: 0", "",
+            f"dn: cn=grace,ou=policies,{base}", "objectClass: device", "objectClass: pwdPolicy", "cn: grace",
+            "pwdAttribute: userPassword", f"pwdMaxAge: {MAX_AGE_DAYS * DAY}", f"pwdGraceAuthnLimit: {GRACE_LOGINS}", "",
             f"dn: cn=service,ou=policies,{base}", "objectClass: device", "objectClass: pwdPolicy", "cn: service",
             "pwdAttribute: userPassword", "pwdMaxAge: 0", "pwdLockout: FALSE", "pwdMustChange: FALSE", "",
         ]
