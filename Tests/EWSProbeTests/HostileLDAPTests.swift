@@ -82,28 +82,50 @@ import Testing
         }
     }
 
+    /// A crowd of directories that answer TCP and TLS and then never answer LDAP (a load
+    /// balancer whose domain controllers are down): each holds a libldap call for its whole
+    /// timeout. A healthy directory probed a moment later, with a shorter timeout than the
+    /// crowd's, still passes, and the crowd ends within its timeout: no run waits for a thread.
     @Test func silentDirectoriesDoNotStarveAHealthyOne() async throws {
-        let pki = try TestPKI(name: "ldap-crowd")
-        let slapd = try DirectoryLab.Slapd(certificate: try pki.issue("crowd", names: [Self.host]), ca: pki.caPEM)
-        let (silent, port) = try DirectoryLab.hostile("silent")
-        defer { silent.stop() }
-        let healthy = await withTaskGroup(of: (Bool, CheckStatus?).self) { group in
-            for _ in 0..<24 {
+        let certificates = try Self.certificates.get()
+        let slapd = try DirectoryLab.Slapd(certificate: certificates.leaf, ca: certificates.pki.caPEM)
+        let (silentTLS, tlsPort) = try DirectoryLab.hostile("silent", tls: certificates.leaf)
+        let (silentStartTLS, startTLSPort) = try DirectoryLab.hostile("silent", startTLS: certificates.leaf)
+        let (silent, plainPort) = try DirectoryLab.hostile("silent")
+        defer { [silentTLS, silentStartTLS, silent].forEach { $0.stop() } }
+        let ca = certificates.pki.caPEM.path
+        let crowd =
+            Array(repeating: "ldaps://\(Self.host):\(tlsPort)", count: 30)
+            + Array(repeating: "ldap://\(Self.host):\(startTLSPort)", count: 20)
+            + Array(repeating: "ldap://\(Self.host):\(plainPort)", count: 10)
+        let start = ContinuousClock.now
+        let (healthy, slowest, crowdStatuses) = await withTaskGroup(of: (Bool, CheckResult?, Double).self) { group in
+            for url in crowd {
                 group.addTask {
-                    let report = try? await DirectoryLab.probe("ldap://\(Self.host):\(port)", caFile: nil, timeout: .seconds(3))
-                    return (false, report?.check("ldap")?.status)
+                    let report = try? await DirectoryLab.probe(
+                        url, caFile: ca, username: "uid=svc,dc=example,dc=com", password: "Hostile-Pass-1!", timeout: .seconds(6))
+                    return (false, report?.check("ldap"), (ContinuousClock.now - start).seconds)
                 }
             }
             group.addTask {
+                // Once the crowd holds its connections, with a shorter timeout than theirs.
+                try? await Task.sleep(for: .seconds(1))
                 let report = try? await DirectoryLab.probe(
-                    "ldaps://\(Self.host):\(slapd.ldapsPort)", caFile: pki.caPEM.path, username: LDAPCheckTests.dn("svc-sync"),
-                    password: "Svc-Sync-Pass-1!", timeout: .seconds(10))
-                return (true, report?.check("ldap")?.status)
+                    "ldaps://\(Self.host):\(slapd.ldapsPort)", caFile: ca, username: LDAPCheckTests.dn("svc-sync"),
+                    password: "Svc-Sync-Pass-1!", timeout: .seconds(3))
+                return (true, report?.check("ldap"), (ContinuousClock.now - start).seconds)
             }
-            var healthy: CheckStatus?
-            for await (isHealthy, status) in group where isHealthy { healthy = status }
-            return healthy
+            var healthy: CheckResult?
+            var slowest = 0.0
+            var statuses: [CheckStatus?] = []
+            for await (isHealthy, result, seconds) in group {
+                if isHealthy { healthy = result } else { statuses.append(result?.status) }
+                slowest = max(slowest, seconds)
+            }
+            return (healthy, slowest, statuses)
         }
-        #expect(healthy == .pass)
+        #expect(healthy?.status == .pass, "\(healthy?.summary ?? "no result")")
+        #expect(crowdStatuses.count == crowd.count && crowdStatuses.allSatisfy { $0 == .fail })
+        #expect(slowest < 8, "the crowd took \(slowest) s")
     }
 }

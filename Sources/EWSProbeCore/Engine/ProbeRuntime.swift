@@ -10,13 +10,16 @@ public final class ProbeRuntime: Sendable {
     public let watchdog: Watchdog
     public let trust: TrustStores
     /// Threads for checks that must call a blocking C library (libldap): each call is bounded by
-    /// its run's deadline, and a full queue refuses at once rather than piling up.
+    /// its run's deadline, and a full queue refuses at once rather than piling up. One thread
+    /// per directory probe in flight (the scheduler runs at most `max_concurrency`), up to 256:
+    /// a crowd of directories that never answer holds threads, not the healthy ones' turn.
     public let blocking: BoundedWorkerPool
     /// What checks keep across runs (see `RuntimeStore`).
     public let store = RuntimeStore()
 
     /// Starts the loop threads (`ews-curl`, `ews-direct`, `ews-dns`, `ews-watchdog`); the
-    /// blocking pool's threads (`ews-block-0`…`15`) start when a directory probe first waits.
+    /// blocking pool's threads (`ews-block-N`) start when a directory probe waits and none is
+    /// idle, and end after a minute without work.
     public init() {
         // OpenSSL writes to sockets with write(2), not send(MSG_NOSIGNAL): a peer that hung up
         // would kill the process with SIGPIPE instead of failing the exchange with EPIPE.
@@ -25,7 +28,7 @@ public final class ProbeRuntime: Sendable {
         dns = DNSLookupLoop()
         watchdog = Watchdog()
         trust = TrustStores()
-        blocking = BoundedWorkerPool(name: "ews-block", threads: 16, queueLimit: 1024)
+        blocking = BoundedWorkerPool(name: "ews-block", threads: 256, queueLimit: 1024)
     }
 
     /// A resolver on this runtime's loop.
