@@ -150,8 +150,9 @@ install -D -m 0644 "$work/changelog.gz" "$doc/changelog.gz"
 shlibs=$(cd "$work/src" && dpkg-shlibdeps -O debian/ewsprobe/usr/bin/ewsprobe | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "package-deb: dpkg-shlibdeps found no dependency" >&2; exit 1; }
 # adduser for postinst; ca-certificates: the tls and ews_login checks verify against the system's
-# public roots, and without them every certificate is untrusted.
-depends="adduser, ca-certificates, $shlibs"
+# public roots, and without them every certificate is untrusted; procps for the unit's
+# ExecReload (/bin/kill), which a minimal root does not have.
+depends="adduser, ca-certificates, procps, $shlibs"
 
 install -d "$root/DEBIAN"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$root/DEBIAN/"
@@ -169,7 +170,9 @@ Description: connection-health prober and Prometheus exporter for Exchange Web S
  ewsprobe checks continuously what cloud mail-security services need from
  on-premises Exchange Web Services: DNS, TCP on every node, a trusted
  certificate, Basic authentication offered, no forms login in front of EWS, a
- sticky load balancer and a service account that logs in and impersonates.
+ sticky load balancer and a service account that logs in and impersonates;
+ and the directory (LDAPS or StartTLS, the service account's bind, the
+ mailbox-check entry, password expiry).
  .
  The package runs "ewsprobe serve" as a hardened systemd service on loopback
  and ships Prometheus alert rules and a Grafana dashboard.
@@ -182,12 +185,12 @@ deb="$dist/ewsprobe_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
 echo "package-deb: $deb ($(du -k "$deb" | cut -f1) KiB; binary $(du -k "$root/usr/bin/ewsprobe" | cut -f1) KiB stripped)"
 echo "package-deb: Depends: $depends"
-# lintian where installed: errors fail the build, warnings and infos are shown.
+# lintian where installed: errors and warnings fail the build, infos are shown.
 if command -v lintian >/dev/null; then
   # spelling-error-in-binary: dozens of infos, all from the linked libraries' strings.
   lintian --display-level '>=info' --suppress-tags spelling-error-in-binary "$deb" | tee "$work/lintian.txt" || true
-  if grep -q '^E:' "$work/lintian.txt"; then
-    echo "package-deb: lintian reports errors (above)" >&2
+  if grep -q '^[EW]:' "$work/lintian.txt"; then
+    echo "package-deb: lintian reports errors or warnings (above)" >&2
     exit 1
   fi
 fi

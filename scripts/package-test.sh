@@ -85,7 +85,8 @@ fi
 exposure=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null | sed -n 's/.*Overall exposure level for ewsprobe.service: \([0-9.]*\).*/\1/p')
 ok "systemd-analyze verify $unit: no warnings (offline security exposure: ${exposure:-n/a})"
 
-man -P cat ewsprobe 2>/dev/null | grep -q 'web.config.file' || fail "man ewsprobe lacks serve's options"
+manpage=$(man -P cat ewsprobe 2>/dev/null)
+grep -q 'web.config.file' <<<"$manpage" || fail "man ewsprobe lacks serve's options"
 bash -c 'source /usr/share/bash-completion/completions/ewsprobe && complete -p ewsprobe' >/dev/null || fail "bash completion"
 grep -q '#compdef ewsprobe' /usr/share/zsh/vendor-completions/_ewsprobe || fail "zsh completion"
 grep -q "^complete -c 'ewsprobe'" /usr/share/fish/vendor_completions.d/ewsprobe.fish || fail "fish completion"
@@ -123,13 +124,21 @@ grep -q '^CapBnd:[[:space:]]*0000000000000000' "/proc/$server/status" || fail "s
 curl -fsS "http://$listen/metrics" >"$work/metrics.txt" || fail "scrape of http://$listen/metrics"
 grep -q "^ewsprobe_build_info{version=\"$version\"} 1" "$work/metrics.txt" || fail "no ewsprobe_build_info{version=\"$version\"} in /metrics"
 ok "serve as ewsprobe (no_new_privs, empty bounding set) with the unit's ExecStart; /metrics has ewsprobe_build_info"
-# ExecReload's signal: a reload of the (valid) file is reported successful.
+# ExecReload's signal: the file is loaded again (the success timestamp moves) and successfully.
+reload_stamp() { curl -fsS "http://$listen/metrics" | sed -n 's/^ewsprobe_config_last_reload_success_timestamp_seconds //p'; }
+before=$(reload_stamp)
+[ -n "$before" ] || fail "no ewsprobe_config_last_reload_success_timestamp_seconds in /metrics"
+sleep 1.1
 kill -HUP "$server"
+after=$before
 for _ in $(seq 50); do
-  curl -fsS "http://$listen/metrics" | grep -q '^ewsprobe_config_last_reload_successful 1' && break
+  after=$(reload_stamp)
+  [ "$after" != "$before" ] && break
   sleep 0.1
 done
-curl -fsS "http://$listen/metrics" | grep -q '^ewsprobe_config_last_reload_successful 1' || fail "SIGHUP reload not reported"
+[ "$after" != "$before" ] || fail "SIGHUP did not reload the configuration (success timestamp still $before)"
+metrics=$(curl -fsS "http://$listen/metrics")
+grep -q '^ewsprobe_config_last_reload_successful 1' <<<"$metrics" || fail "SIGHUP reload not reported successful"
 kill -TERM "$server"
 for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$server" 2>/dev/null && fail "serve still running 5 s after SIGTERM"
@@ -173,17 +182,23 @@ scripts/gen-prometheusrule.sh --check || fail "prometheusrule.yaml drifted from 
 ok "prometheusrule.yaml is what scripts/gen-prometheusrule.sh makes of dashboards/alerts.yml"
 # The core kinds against the API schemas the validator ships (no cluster needed); strict
 # refuses unknown fields. The two prometheus-operator kinds are not in those schemas.
-kubernetes-validate --strict --quiet "$k8s/deployment.yaml" "$k8s/service.yaml" "$k8s/configmap.yaml" ||
-  fail "kubernetes-validate"
-ok "kubernetes-validate --strict: Deployment, Service, ConfigMap"
+kubernetes-validate --strict --quiet "$k8s/deployment.yaml" "$k8s/service.yaml" "$k8s/configmap.yaml" \
+  "$k8s/networkpolicy.yaml" || fail "kubernetes-validate"
+ok "kubernetes-validate --strict: Deployment, Service, ConfigMap, NetworkPolicy"
 python3 - "$k8s" "$work" <<'EOF' || fail "the manifests do not fit together"
 import os, sys, yaml
 k8s, work = sys.argv[1], sys.argv[2]
 load = lambda name: yaml.safe_load(open(os.path.join(k8s, name)))
-dep, svc, cm, sm, pr = (load(n) for n in ("deployment.yaml", "service.yaml", "configmap.yaml", "servicemonitor.yaml", "prometheusrule.yaml"))
+dep, svc, cm, sm, pr, np = (load(n) for n in ("deployment.yaml", "service.yaml", "configmap.yaml", "servicemonitor.yaml",
+                                               "prometheusrule.yaml", "networkpolicy.yaml"))
 def need(cond, why):
     if not cond:
         sys.exit("k8s: " + why)
+# NetworkPolicy: it selects the pod and opens only the container's port.
+pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+need(all(pod_labels.get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items()), "NetworkPolicy selects the pod")
+container_ports = {p["containerPort"] for c in dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+need({p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]} <= container_ports, "NetworkPolicy opens the pod's port only")
 # PrometheusRule: its groups become a rule file for promtool.
 need(pr["apiVersion"] == "monitoring.coreos.com/v1" and pr["kind"] == "PrometheusRule", "PrometheusRule kind")
 need(set(pr["spec"]) == {"groups"}, "PrometheusRule spec has only groups")
@@ -248,6 +263,9 @@ else
   chroot "$chroot_dir" dpkg -i "/tmp/$(basename "$deb")" >/dev/null || fail "dpkg -i in the minimal root"
   ok "minimal bookworm root with only $depends: dpkg -i succeeds"
   ! chroot "$chroot_dir" sh -c 'ls /usr/lib/swift* /opt/swift' >/dev/null 2>&1 || fail "the minimal root has a Swift runtime"
+  # What the unit runs besides ewsprobe (ExecReload) comes with the Depends too.
+  reload=$(sed -n 's/^ExecReload=\([^ ]*\).*/\1/p' deploy/debian/ewsprobe.service)
+  chroot "$chroot_dir" test -x "$reload" || fail "the unit's ExecReload $reload is missing in the minimal root"
   chroot "$chroot_dir" ldd /usr/bin/ewsprobe >"$work/ldd.txt" || fail "ldd in the minimal root"
   grep -E 'not found|swift' "$work/ldd.txt" && fail "ldd in the minimal root: a library missing or from Swift"
   [ "$(chroot "$chroot_dir" /usr/bin/ewsprobe --version)" = "$version" ] || fail "ewsprobe --version in the minimal root"
@@ -276,7 +294,8 @@ else
   chroot "$chroot_dir" /usr/bin/ewsprobe serve --config /etc/ewsprobe/ewsprobe.yml --listen "127.0.0.1:$cport" >"$work/chroot-serve.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$cport/-/healthy" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsS "http://127.0.0.1:$cport/metrics" | grep -q "^ewsprobe_build_info{version=\"$version\"} 1" ||
+  chroot_metrics=$(curl -fsS "http://127.0.0.1:$cport/metrics" || true)
+  grep -q "^ewsprobe_build_info{version=\"$version\"} 1" <<<"$chroot_metrics" ||
     { cat "$work/chroot-serve.log"; fail "serve in the minimal root"; }
   kill -TERM "$server" && wait "$server" || fail "serve in the minimal root did not stop cleanly on SIGTERM"
   server=""
