@@ -48,6 +48,48 @@ import Testing
         #expect(["not_ldap", "request_failed"].contains(report.check("ldap")?.reason ?? ""), "\(report.check("ldap")?.summary ?? "")")
     }
 
+    /// A server that accepts the connection and never answers the TLS handshake, reached by
+    /// `ldap` itself (a module without `tls`, whose own handshake would have used up the time):
+    /// libldap's handshake ends at the deadline without spinning a core, and no password is sent.
+    @Test func silentHandshakeEndsAtTheDeadlineWithoutSpinning() async throws {
+        let (peer, port) = try DirectoryLab.hostile("silent")
+        defer { peer.stop() }
+        var before = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &before)
+        let start = ContinuousClock.now
+        let report = try await DirectoryLab.probe(
+            "ldaps://\(Self.host):\(port)", caFile: nil, username: "uid=svc,dc=example,dc=com", password: "Hostile-Pass-1!",
+            checks: ["ldap"], timeout: .seconds(3))
+        let seconds = (ContinuousClock.now - start).seconds
+        var after = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &after)
+        func cpu(_ usage: rusage) -> Double {
+            Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        let ldap = try #require(report.check("ldap"))
+        #expect(ldap.status == .fail && ["request_failed", "probe_timeout"].contains(ldap.reason ?? ""), "\(ldap.summary)")
+        #expect(seconds < 4.5, "took \(seconds) s")
+        // A spinning handshake burns about a core for the whole timeout.
+        #expect(cpu(after) - cpu(before) < 1.0, "the probe used \(cpu(after) - cpu(before)) s of CPU")
+    }
+
+    /// Active Directory writes every BER length in four octets (30 84 00 00 00 28 ...): its
+    /// StartTLS answer is LDAP (the handshake follows and `tls` judges it), its refusal is
+    /// `starttls_refused`.
+    @Test func activeDirectoryLengths() async throws {
+        let certificates = try Self.certificates.get()
+        let (agreeing, port) = try DirectoryLab.hostile("wrong-id", startTLS: certificates.leaf, extra: ["--ad-lengths"])
+        defer { agreeing.stop() }
+        let report = try await DirectoryLab.probe(
+            "ldap://\(Self.host):\(port)", caFile: certificates.pki.caPEM.path, timeout: .seconds(3))
+        #expect(report.check("tls")?.status == .pass, "\(report.check("tls")?.summary ?? "")")
+        #expect(report.check("ldap")?.summary.contains("StartTLS") == false, "\(report.check("ldap")?.summary ?? "")")
+        let (refusing, refusedPort) = try DirectoryLab.hostile("starttls-refused", extra: ["--ad-lengths"])
+        defer { refusing.stop() }
+        let refused = try await DirectoryLab.probe("ldap://\(Self.host):\(refusedPort)", caFile: nil, timeout: .seconds(3))
+        #expect(refused.check("ldap")?.reason == "starttls_refused", "\(refused.check("ldap")?.summary ?? "")")
+    }
+
     @Test func silentAndClosingServersEndWithinTheTimeout() async throws {
         for mode in ["silent", "close", "banner"] {
             let (report, seconds) = try await probe(mode, timeout: .seconds(2))

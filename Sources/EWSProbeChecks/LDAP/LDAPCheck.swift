@@ -46,7 +46,7 @@ public struct LDAPCheck: Check {
         var probe = LDAPProbe(
             url: target.url, address: address, caFile: target.caFile, sourceAddress: target.sourceAddress, deadline: ctx.deadline,
             username: target.username, mailbox: target.mailboxCheck, base: base, filter: filter,
-            contexts: ctx.runtime.store.value(LDAPTLSContexts.self) { LDAPTLSContexts() })
+            contexts: ctx.runtime.store.value(LDAPTLSContexts.self) { LDAPTLSContexts() }, watchdog: ctx.runtime.watchdog)
         if target.username != nil {
             do {
                 probe.password = try ctx.password()

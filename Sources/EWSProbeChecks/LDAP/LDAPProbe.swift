@@ -18,6 +18,8 @@ struct LDAPProbe: Sendable {
     var base: String?
     var filter: String?
     var contexts = LDAPTLSContexts()
+    /// Cuts the socket at the deadline (see `SocketCutoff`).
+    var watchdog: Watchdog
 
     static let rootAttributes = [
         "vendorName", "vendorVersion", "dnsHostName", "defaultNamingContext", "namingContexts", "supportedExtension",
@@ -32,7 +34,8 @@ struct LDAPProbe: Sendable {
         }
         let session: LDAPSession
         switch LDAPSession.open(
-            url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts)
+            url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts,
+            watchdog: watchdog)
         {
         case .success(let opened): session = opened
         case .failure(let failure):

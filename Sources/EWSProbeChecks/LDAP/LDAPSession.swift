@@ -11,18 +11,23 @@ import Foundation
 final class LDAPSession {
     private let ld: OpaquePointer
     private let deadline: ContinuousClock.Instant
+    private let cutoff: SocketCutoff
 
-    private init(ld: OpaquePointer, deadline: ContinuousClock.Instant) {
+    private init(ld: OpaquePointer, deadline: ContinuousClock.Instant, cutoff: SocketCutoff) {
         self.ld = ld
         self.deadline = deadline
+        self.cutoff = cutoff
     }
 
-    deinit { ldap_unbind_ext_s(ld, nil, nil) }
+    deinit {
+        cutoff.release()
+        ldap_unbind_ext_s(ld, nil, nil)
+    }
 
     /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
     static func open(
         _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant,
-        contexts: LDAPTLSContexts
+        contexts: LDAPTLSContexts, watchdog: Watchdog
     ) -> Result<LDAPSession, LDAPFailure> {
         let remaining = ContinuousClock.now.duration(to: deadline)
         let fd: Int32
@@ -31,21 +36,29 @@ final class LDAPSession {
         case .failure(let failure):
             return .failure(LDAPFailure(stage: .connect, code: -1, text: failure.timedOut ? "connect timed out" : failure.message))
         }
-        if url.startsTLS, let refusal = startTLS(on: fd, deadline: deadline) {
+        let cutoff = SocketCutoff(fd, at: deadline, watchdog: watchdog)
+        func abandon(_ failure: LDAPFailure) -> Result<LDAPSession, LDAPFailure> {
+            cutoff.release()
             close(fd)
-            return .failure(refusal)
+            return .failure(failure)
         }
+        if url.startsTLS, let refusal = startTLS(on: fd, deadline: deadline) { return abandon(refusal) }
         var handle: OpaquePointer?
         let uri = "\(url.scheme)://\(IPAddress.bracketed(url.host)):\(url.port)"
         guard ldap_init_fd(fd, EWSLDAP_PROTO_TCP, uri, &handle) == LDAP_SUCCESS, let ld = handle else {
-            close(fd)
-            return .failure(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
+            return abandon(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
         }
-        let session = LDAPSession(ld: ld, deadline: deadline)
+        let session = LDAPSession(ld: ld, deadline: deadline, cutoff: cutoff)
         session.configure(caFile: caFile, contexts: contexts)
         // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
         let rc = ldap_install_tls(ld)
-        guard rc == LDAP_SUCCESS else { return .failure(session.failure(.tls, rc)) }
+        guard rc == LDAP_SUCCESS else {
+            // A handshake the server never finished ends at the deadline (the cut-off).
+            guard ContinuousClock.now < deadline else {
+                return .failure(LDAPFailure(stage: .tls, code: LDAP_TIMEOUT, text: "the TLS handshake did not finish in time"))
+            }
+            return .failure(session.failure(.tls, rc))
+        }
         return .success(session)
     }
 
@@ -92,8 +105,10 @@ final class LDAPSession {
         _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
         _ = ewsldap_referrals_off(ld)
         ewsldap_max_incoming(ld, 1 << 20)
+        // Each operation's wait. No network timeout: with one, libldap 2.5 spins a core retrying
+        // a handshake a silent server never answers; the socket's timeouts and the cut-off at
+        // the deadline bound the handshake instead.
         _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, timeout)
-        _ = ewsldap_set_timeout(ld, LDAP_OPT_NETWORK_TIMEOUT, timeout)
         // The trust of the `tls` check: the system roots, plus ca_file; a certificate that does
         // not verify for the URL's host ends the session before any request.
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_DEMAND)

@@ -1,3 +1,4 @@
+import CLDAP
 import EWSProbeCore
 
 /// The `ldap` verdict on what one run saw (pure: unit-tested with fixed observations and a
@@ -61,6 +62,9 @@ struct LDAPVerdict {
         switch failure.stage {
         case .connect:
             return Finding(reason: "request_failed", status: .fail, message: "no connection: \(failure.description)")
+        case .tls where failure.code == LDAP_TIMEOUT:
+            return Finding(
+                reason: "request_failed", status: .fail, message: "no LDAP answer: \(failure.description); the password was not sent")
         case .tls:
             return Finding(
                 reason: "tls_untrusted", status: .fail,

@@ -38,7 +38,7 @@ public final class Watchdog: Sendable {
     }
 
     /// Calls `action` once `due` has passed, unless disarmed first.
-    func arm(at due: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Int {
+    package func arm(at due: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Int {
         state.withLock { state in
             let id = state.nextID
             state.nextID += 1
@@ -49,7 +49,7 @@ public final class Watchdog: Sendable {
     }
 
     /// The heap entry stays until its time (then it is skipped): removal from a heap would cost more.
-    func disarm(_ id: Int) {
+    package func disarm(_ id: Int) {
         _ = state.withLock { $0.actions.removeValue(forKey: id) }
     }
 }

@@ -33,9 +33,15 @@ public struct BERElement: Sendable, Equatable {
         } else {
             let count = Int(first & 0x7F)
             guard count > 0 else { throw .malformed("indefinite length") }
-            guard count <= 3 else { throw .malformed("length of \(count) bytes") }
+            // Active Directory writes every length in four octets (30 84 00 00 00 28 ...), with
+            // leading zeros; more than eight is not a length any LDAP server sends.
+            guard count <= 8 else { throw .malformed("length of \(count) bytes") }
             guard start + count <= available else { throw .incomplete }
-            for byte in bytes[start..<start + count] { length = length << 8 | Int(byte) }
+            for byte in bytes[start..<start + count] {
+                // Checked before each shift: the value stays far from Int's range.
+                guard length <= maxLength else { throw .malformed("element of more than \(maxLength) bytes") }
+                length = length << 8 | Int(byte)
+            }
             start += count
         }
         guard length <= maxLength else { throw .malformed("element of \(length) bytes") }

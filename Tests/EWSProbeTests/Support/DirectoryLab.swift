@@ -99,13 +99,15 @@ enum DirectoryLab {
     }
 
     /// A broken LDAP peer in `mode` (see hostile_ldap.py), optionally behind TLS.
-    static func hostile(_ mode: String, tls: (URL, URL)? = nil, startTLS: (URL, URL)? = nil) throws -> (LabProcess, Int) {
+    static func hostile(_ mode: String, tls: (URL, URL)? = nil, startTLS: (URL, URL)? = nil, extra: [String] = []) throws -> (
+        LabProcess, Int
+    ) {
         let directory = try LabNetwork.temporaryDirectory("hostile-ldap")
         let port = LabNetwork.freePort()
         var arguments = [support.appendingPathComponent("hostile_ldap.py").path, "\(port)", mode]
         if let (cert, key) = tls { arguments += ["--tls", cert.path, key.path] }
         if let (cert, key) = startTLS { arguments += ["--starttls", cert.path, key.path] }
-        return (try LabProcess("/usr/bin/python3", arguments, directory: directory, port: port), port)
+        return (try LabProcess("/usr/bin/python3", arguments + extra, directory: directory, port: port), port)
     }
 
     /// A file holding `password`, mode 0600.
@@ -119,10 +121,11 @@ enum DirectoryLab {
     /// One run of `checks` (default: the directory's default module) against `url`, pinned to `address`.
     static func probe(
         _ url: String, address: String = "127.0.0.1", caFile: String?, username: String? = nil, password: String? = nil,
-        mailbox: String? = nil, ldap: LDAPCheck = LDAPCheck(), timeout: Duration = .seconds(10)
+        mailbox: String? = nil, ldap: LDAPCheck = LDAPCheck(), checks: [String]? = nil, timeout: Duration = .seconds(10)
     ) async throws -> ProbeReport {
         let endpoint = try #require(EndpointURL(url))
         var module = CheckRegistry.builtin.defaultModule(for: .directory)
+        if let checks { module = try module.selecting(checks, registry: .builtin) }
         module.checks = module.checks.map { $0 is LDAPCheck ? ldap : $0 }
         var target = TargetConfig(
             name: "dir", url: endpoint, module: module, timeout: timeout,

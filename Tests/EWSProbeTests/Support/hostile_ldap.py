@@ -5,6 +5,7 @@
     --tls CERT KEY        LDAPS: a TLS handshake with CERT (chain, leaf first) and KEY at connect
     --starttls CERT KEY   answer a StartTLS request for real (success, then the TLS handshake) and
                           only then misbehave as MODE; without it MODE starts with the first request
+    --ad-lengths          every BER length in four octets (0x84 ...), as Active Directory writes them
     --oversize N          bytes of filler the `oversized` mode sends after its header (default 1 MiB)
     --log FILE            one line per event: `accept`, `request OP id=N` (for a bind also
                           `dn=... password=yes|no`, never the password), `sent WHAT`, `close`
@@ -55,6 +56,8 @@ RESPONSE_TAG = {0x60: 0x61, 0x63: 0x65, 0x66: 0x67, 0x68: 0x69, 0x4a: 0x6b, 0x6c
 
 # --- a tiny BER encoder (definite lengths, as LDAP requires) --------------------------------
 def ber_length(n):
+    if ARGS is not None and ARGS.ad_lengths:
+        return b"\x84" + n.to_bytes(4, "big")  # Active Directory writes every length so
     if n < 0x80:
         return bytes([n])
     body = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -329,6 +332,7 @@ def main():
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--oversize", type=int, default=1 << 20)
+    ap.add_argument("--ad-lengths", action="store_true")
     ap.add_argument("--log")
     ARGS = ap.parse_args()
     if not ARGS.host.startswith("127."):
