@@ -52,7 +52,10 @@ struct LDAPVerdictTests {
             (49, 0, nil, "password_expired"), (49, 1, nil, "account_locked_out"), (0, 2, nil, "password_must_change"),
             // Bound on a grace login: expired all the same.
             (0, nil, 3, "password_expired"),
-            (49, nil, nil, "bind_rejected"), (8, nil, nil, "strong_auth_required"), (53, nil, nil, "bind_rejected"),
+            (49, nil, nil, "bind_rejected"), (8, nil, nil, "strong_auth_required"), (13, nil, nil, "strong_auth_required"),
+            (53, nil, nil, "bind_rejected"), (50, nil, nil, "bind_rejected"),
+            // The directory did not judge the credentials: busy, unavailable, a referral.
+            (51, nil, nil, "request_failed"), (52, nil, nil, "request_failed"), (10, nil, nil, "request_failed"),
         ]
         for (code, policyError, grace, reason) in cases {
             let verdict = Self.verdict(
@@ -97,7 +100,26 @@ struct LDAPVerdictTests {
         #expect(Self.verdict(seen).status == .pass)
         #expect(Self.verdict(seen).expiryKnown && Self.verdict(seen).passwordExpiry == nil)
         seen.account?.attributes = ["msds-userpasswordexpirytimecomputed": ["9223372036854775807"]]
-        #expect(Self.verdict(seen).status == .pass)
+        #expect(Self.verdict(seen).status == .pass && Self.verdict(seen).expiryKnown)
+        // 0 (pwdLastSet 0), negative or not a number: no date, and not "never" either.
+        for value in ["0", "-5", "soon"] {
+            seen.account?.attributes = ["msds-userpasswordexpirytimecomputed": [value]]
+            #expect(!Self.verdict(seen).expiryKnown && Self.verdict(seen).passwordExpiry == nil, "\(value)")
+        }
+    }
+
+    /// A policy whose maximum age no clock can hold (or not a number) is no policy: no trap,
+    /// no date, no "never".
+    @Test func impossiblePolicyAges() {
+        for age in ["99999999999999999999", "inf", "nan", "1e300", "-1"] {
+            var seen = Self.bound()
+            seen.policy = LDAPEntry(dn: "cn=default", attributes: ["pwdmaxage": [age]])
+            seen.account = LDAPEntry(dn: "uid=svc", attributes: ["pwdchangedtime": [Self.generalized(Self.now)]])
+            let verdict = Self.verdict(seen)
+            #expect(verdict.passwordExpiry == nil && !verdict.expiryKnown, "\(age)")
+        }
+        #expect(Timestamp.text(.infinity) == "1970-01-01T00:00:00Z")
+        #expect(Timestamp.text(1e20) == "9999-12-31T23:59:59Z")
     }
 
     @Test func mailboxSearchOutcomes() {

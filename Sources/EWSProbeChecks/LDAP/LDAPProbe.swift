@@ -47,8 +47,9 @@ struct LDAPProbe: Sendable {
         case .success(let entries) where !entries.isEmpty: seen.rootDSE = entries[0]
         case .success: seen.rootDSEHidden = "shows no RootDSE entry to an anonymous client"
         // A directory that refuses anonymous reads (OpenLDAP `require authc`, an ACL) may still
-        // bind the service account; result 8 is the contract's own reason.
-        case .failure(let failure) where failure.serverAnswered && failure.code != LDAP_STRONG_AUTH_REQUIRED:
+        // bind the service account; result 8 is the contract's own reason, and a busy or
+        // unavailable server is no refusal.
+        case .failure(let failure) where Self.refusals.contains(failure.code):
             seen.rootDSEHidden = "refused the anonymous RootDSE read (\(failure.description))"
         case .failure(let failure):
             seen.failure = failure
@@ -84,6 +85,12 @@ struct LDAPProbe: Sendable {
         }
         return seen
     }
+
+    /// The answers of a directory that does not show its RootDSE to an anonymous client:
+    /// operationsError (Active Directory's "a successful bind must be completed"),
+    /// confidentialityRequired, noSuchObject, inappropriateAuthentication,
+    /// insufficientAccessRights, unwillingToPerform.
+    static let refusals: Set<Int32> = [1, 13, 32, 48, 50, 53]
 
     static let noBase = LDAPFailure(
         stage: .search, code: -6, text: "no search base: the RootDSE names no naming context and ldap.base is not set")

@@ -72,7 +72,9 @@ enum LDAPReport {
         var out: [Measurement] = []
         if let bind = seen.bind {
             out.append(
-                Measurement("ewsprobe_ldap_bind_success", bind.code == 0 ? 1 : 0, help: "Whether the service account's bind succeeded."))
+                Measurement(
+                    "ewsprobe_ldap_bind_success", bind.failure == nil && bind.code == 0 ? 1 : 0,
+                    help: "Whether the service account's bind succeeded."))
         }
         for (operation, seconds) in seen.seconds {
             out.append(

@@ -115,9 +115,16 @@ struct LDAPVerdict {
             }
             guard let error = bind.policyError, error == 2, let (reason, text) = policyReasons[error] else { return nil }
             return Finding(reason: reason, status: .fail, message: text)
-        case 8:
+        case 8, 13:
             return Finding(
-                reason: "strong_auth_required", status: .fail, message: "the server demands a stronger bind (result 8): \(bind.diagnostic)")
+                reason: "strong_auth_required", status: .fail,
+                message: "the server demands a stronger bind (result \(bind.code)): \(bind.diagnostic)")
+        // Busy, unavailable, other, a referral (not followed), an operations or protocol error:
+        // the directory did not judge the credentials.
+        case 1, 2, 10, 51, 52, 80:
+            return Finding(
+                reason: "request_failed", status: .fail,
+                message: "the directory did not process the bind (result \(bind.code)): \(bind.diagnostic)")
         case 49:
             if let code = LDAPText.dataCode(in: bind.diagnostic), let (reason, text) = adReasons[code] {
                 return Finding(reason: reason, status: .fail, message: "\(text) (data \(code))")
@@ -139,10 +146,16 @@ struct LDAPVerdict {
         if let account = seen.account, let computed = account.first("msDS-UserPasswordExpiryTimeComputed") {
             let neverFlag = 0x10000
             if let control = account.first("userAccountControl").flatMap(Int.init), control & neverFlag != 0 { return (nil, true) }
-            return (LDAPText.fileTime(computed), true)
+            // Int64.max: never; 0 (pwdLastSet 0: must change) or a negative value: no date.
+            guard let value = Int64(computed) else { return (nil, false) }
+            if value == Int64.max { return (nil, true) }
+            return value > 0 ? (LDAPText.fileTime(computed), true) : (nil, false)
         }
         if let warning = bind.secondsUntilExpiry { return (now + Double(warning), true) }
-        guard let maxAge = seen.policy?.first("pwdMaxAge").flatMap(Double.init) else { return (nil, false) }
+        // Seconds, as ppolicy keeps them; a value past a century is not a policy.
+        let century: Int64 = 100 * 366 * 86_400
+        guard let maxAge = seen.policy?.first("pwdMaxAge").flatMap({ Int64($0) }).flatMap({ (0...century).contains($0) ? Double($0) : nil })
+        else { return (nil, false) }
         guard maxAge > 0 else { return (nil, true) }
         let changed = seen.account?.first("pwdChangedTime").flatMap(LDAPText.generalizedTime)
         return (changed.map { $0 + maxAge }, changed != nil)

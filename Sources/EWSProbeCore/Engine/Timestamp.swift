@@ -2,8 +2,12 @@ import Foundation
 
 /// Times as reports show them: RFC 3339 UTC with second precision, as the contract shows.
 public enum Timestamp {
+    /// Years 0001 to 9999: what a server tells (a password policy's age, a FILETIME) may be
+    /// anything, and time_t of a value out of range traps.
+    static let range = -62_135_596_800.0...253_402_300_799.0
+
     public static func text(_ seconds: Double) -> String {
-        var time = time_t(seconds)
+        var time = time_t(seconds.isFinite ? min(max(seconds, range.lowerBound), range.upperBound) : 0)
         var parts = tm()
         gmtime_r(&time, &parts)
         // Digits by hand: String(format:) goes through Foundation's formatter on every probe.
