@@ -15,7 +15,8 @@ static inline int ewsldap_set_int(LDAP *ld, int option, int value) { return ldap
 static inline int ewsldap_set_string(LDAP *ld, int option, const char *value) { return ldap_set_option(ld, option, value); }
 static inline int ewsldap_set_timeout(LDAP *ld, int option, struct timeval tv) { return ldap_set_option(ld, option, &tv); }
 static inline int ewsldap_referrals_off(LDAP *ld) { return ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF); }
-static inline const char *ewsldap_diagnostic(LDAP *ld) {
+/* A copy: the caller frees it with ldap_memfree. */
+static inline char *ewsldap_diagnostic(LDAP *ld) {
     char *text = NULL;
     ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &text);
     return text;

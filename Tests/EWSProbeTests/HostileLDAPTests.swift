@@ -73,6 +73,36 @@ import Testing
         #expect(cpu(after) - cpu(before) < 1.0, "the probe used \(cpu(after) - cpu(before)) s of CPU")
     }
 
+    /// A server that ignores the size limit and streams thousands of 4 KiB entries for every
+    /// search: the check keeps what it asked for and abandons the rest, so the process's peak
+    /// memory does not follow the flood (it held every entry until the search ended).
+    @Test func floodOfEntriesIsAbandonedAtTheLimit() async throws {
+        let certificates = try Self.certificates.get()
+        let (peer, port) = try DirectoryLab.hostile("flood", tls: certificates.leaf, extra: ["--flood", "20000"])
+        defer { peer.stop() }
+        func peakRSS() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        }
+        // The peak from here on: writing 5 to clear_refs resets VmHWM (Linux 4.0).
+        let clear = fopen("/proc/self/clear_refs", "w")
+        if let clear {
+            fputs("5", clear)
+            fclose(clear)
+        }
+        var settings = LDAPCheck()
+        settings.base = "dc=example,dc=com"
+        let before = peakRSS()
+        let report = try await DirectoryLab.probe(
+            "ldaps://\(Self.host):\(port)", caFile: certificates.pki.caPEM.path, username: "uid=svc,dc=example,dc=com",
+            password: "Hostile-Pass-1!", mailbox: "user@example.com", ldap: settings, timeout: .seconds(20))
+        let grown = peakRSS() - before
+        let ldap = try #require(report.check("ldap"))
+        #expect(ldap.measurements.first { $0.name == "ewsprobe_ldap_entries_found" }?.value == 2, "\(ldap.summary)")
+        #expect(clear != nil && grown < 40 << 20, "peak RSS grew by \(grown >> 20) MiB")
+    }
+
     /// Active Directory writes every BER length in four octets (30 84 00 00 00 28 ...): its
     /// StartTLS answer is LDAP (the handshake follows and `tls` judges it), its refusal is
     /// `starttls_refused`.

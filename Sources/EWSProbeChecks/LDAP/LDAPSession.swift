@@ -124,33 +124,65 @@ final class LDAPSession {
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.
     private func failure(_ stage: LDAPFailure.Stage, _ rc: Int32) -> LDAPFailure {
-        let diagnostic = ewsldap_diagnostic(ld).map { Self.bounded(String(cString: $0)) } ?? ""
+        let text = ewsldap_diagnostic(ld)
+        defer { ldap_memfree(text) }
+        let diagnostic = text.map { Self.bounded(String(cString: $0)) } ?? ""
         return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
     }
 
     /// What is left of the run, as each libldap call takes its limit.
     private var timeout: timeval { ContinuousClock.now.duration(to: deadline).timeval }
 
-    /// Entries under `base` matching `filter`, with `attributes` (at most `limit` entries; a
-    /// size limit reached still returns what came).
+    /// Entries under `base` matching `filter`, with `attributes`: at most `limit` entries, read
+    /// one message at a time, so a server that ignores the size limit and streams entries (or
+    /// references) is abandoned at the limit instead of filling memory until the deadline. A
+    /// size limit reached still returns what came.
     func search(
         _ stage: LDAPFailure.Stage, base: String, scope: Int32, filter: String, attributes: [String], limit: Int32 = 10
     ) -> Result<[LDAPEntry], LDAPFailure> {
         var names = attributes.map { strdup($0) } + [nil]
         defer { for name in names { free(name) } }
         var tv = timeout
-        var message: OpaquePointer?
-        let rc = ldap_search_ext_s(ld, base, scope, filter, &names, 0, nil, nil, &tv, limit, &message)
-        defer { if let message { ldap_msgfree(message) } }
-        guard rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED else { return .failure(failure(stage, rc)) }
+        var messageID: Int32 = 0
+        let sent = ldap_search_ext(ld, base, scope, filter, &names, 0, nil, nil, &tv, limit, &messageID)
+        guard sent == LDAP_SUCCESS else { return .failure(failure(stage, sent)) }
         var entries: [LDAPEntry] = []
-        var entry = ldap_first_entry(ld, message)
-        while let current = entry {
-            entries.append(read(current))
-            entry = ldap_next_entry(ld, current)
+        var references = 0
+        while true {
+            var wait = timeout
+            var message: OpaquePointer?
+            let type = ldap_result(ld, messageID, LDAP_MSG_ONE, &wait, &message)
+            defer { if let message { ldap_msgfree(message) } }
+            guard type > 0, let message else { return .failure(failure(stage, type == 0 ? LDAP_TIMEOUT : ewsldap_last_error(ld))) }
+            switch type {
+            case Self.searchEntry where entries.count < Int(limit):
+                if let entry = ldap_first_entry(ld, message) { entries.append(read(entry)) }
+                continue
+            case Self.searchReference where references < Self.referencesKept:
+                references += 1
+                continue
+            case Self.searchEntry, Self.searchReference:
+                // More than was asked for: what came is the answer.
+                _ = ldap_abandon_ext(ld, messageID, nil, nil)
+                return .success(entries)
+            case Self.searchResult:
+                var code: Int32 = 0
+                let parsed = ldap_parse_result(ld, message, &code, nil, nil, nil, nil, 0)
+                guard parsed == LDAP_SUCCESS else { return .failure(failure(stage, parsed)) }
+                guard code == LDAP_SUCCESS || code == LDAP_SIZELIMIT_EXCEEDED else { return .failure(failure(stage, code)) }
+                return .success(entries)
+            default:
+                // A notice of disconnection, or an answer of the wrong kind.
+                return .failure(LDAPFailure(stage: stage, code: LDAP_SERVER_DOWN, text: "the server ended the session"))
+            }
         }
-        return .success(entries)
     }
+
+    static let searchEntry: Int32 = 0x64
+    static let searchReference: Int32 = 0x73
+    static let searchResult: Int32 = 0x65
+    /// Continuation references followed by nothing: counted, never followed.
+    static let referencesKept = 64
 
     /// What a server says is kept short where it is read: summaries, traces and details repeat
     /// it, and a lying server may send up to libldap's 1 MiB in one value.

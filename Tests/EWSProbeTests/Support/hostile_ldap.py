@@ -35,6 +35,9 @@ Modes (each connection independently):
   wrong-id             answers with a correct response of the right type but messageID + 100
   indefinite           answers with an indefinite-length SEQUENCE (0x30 0x80 ... 00 00), which
                        LDAP forbids
+  flood                answers a bind with success and a search with --flood search entries of
+                       4 KiB each whatever its size limit, then the result (a server ignoring
+                       the client's size limit)
 
 PORT 0 picks a free port. Prints `READY PORT` (the real port) on stdout when listening. SIGTERM
 stops it.
@@ -301,6 +304,21 @@ class Handler(socketserver.BaseRequestHandler):
             conn.sendall(response_for(message_id + 100, op, 0))
             log("sent wrong id")
             return hold(conn, 30)
+        if mode == "flood":
+            while True:
+                if op == 0x60:
+                    conn.sendall(ldap_message(message_id, 0x61, ldap_result(0)))
+                elif op == 0x63:
+                    attribute = tlv(0x30, octets("description") + tlv(0x31, octets("x" * 4096)))
+                    entry = lambda n: ldap_message(message_id, 0x64, octets(f"cn=flood{n},dc=example,dc=com") + tlv(0x30, attribute))
+                    for n in range(ARGS.flood):
+                        conn.sendall(entry(n))
+                    conn.sendall(ldap_message(message_id, 0x65, ldap_result(0)))
+                    log(f"sent {ARGS.flood} entries")
+                elif op == 0x42:
+                    return
+                message_id, op, content = read_message(conn)
+                log(f"request {describe(op, content)} id={message_id}")
         if mode == "indefinite":
             conn.sendall(b"\x30\x80" + ber_int(message_id) + tlv(0x78, ldap_result(0)) + b"\x00\x00")
             log("sent indefinite length")
@@ -320,7 +338,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 MODES = ["http", "banner", "garbage", "truncated", "silent", "close", "drop-after-starttls", "starttls-refused", "oversized",
-         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite"]
+         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite", "flood"]
 
 
 def main():
@@ -333,6 +351,7 @@ def main():
     ap.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--oversize", type=int, default=1 << 20)
     ap.add_argument("--ad-lengths", action="store_true")
+    ap.add_argument("--flood", type=int, default=50_000)
     ap.add_argument("--log")
     ARGS = ap.parse_args()
     if not ARGS.host.startswith("127."):
