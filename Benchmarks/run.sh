@@ -46,7 +46,8 @@ CONF
 prometheus-blackbox-exporter --config.file="$work/blackbox.yml" --web.listen-address="127.0.0.1:$BB_PORT" >"$work/blackbox.log" 2>&1 & BB=$!; pids+=($BB)
 wait_port "$BB_PORT"
 BB_URL="http://127.0.0.1:$BB_PORT/probe?module=ews&target=https://127.0.0.1:$NGINX_PORT/EWS/Exchange.asmx"
-curl -s "$BB_URL" | grep -q '^probe_success 1' || { echo "blackbox probe does not succeed" >&2; exit 1; }
+bb_answer=$(curl -s "$BB_URL" || true)
+grep -q '^probe_success 1' <<<"$bb_answer" || { echo "blackbox probe does not succeed" >&2; exit 1; }
 # per_request PID URL: median over REPS of the server's CPU ms per request, N requests each.
 per_request() {
   for _ in $(seq "$REPS"); do

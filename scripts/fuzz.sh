@@ -2,10 +2,13 @@
 # Fuzzes one parser with libFuzzer + AddressSanitizer for SECONDS (default 60).
 #   scripts/fuzz.sh ntlm_challenge|www_authenticate|soap_response|forms_login|http_response|ldap_response|config_loader [SECONDS]
 # The seed corpus is Fuzz/corpus/TARGET (committed); new inputs go to .build/fuzz/TARGET-corpus.
+# FUZZ_SEED=N makes the run repeatable (CI: a red run is a finding someone can reproduce).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?target}
 seconds=${2:-60}
+seed=()
+[ -n "${FUZZ_SEED:-}" ] && seed=("-seed=$FUZZ_SEED")
 T=Sources/EWSProbeTransport
 C=Sources/EWSProbeChecks
 K=Sources/EWSProbeCore
@@ -16,7 +19,7 @@ if [ "$target" = config_loader ]; then
   (cd Fuzz/ConfigFuzz && swift build -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|Compiling FuzzConfig|Build complete") || true
   binary=Fuzz/ConfigFuzz/.build/release/FuzzConfig
   test -x "$binary"
-  exec "$binary" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=2 -print_final_stats=1 \
+  exec "$binary" "${seed[@]}" -max_total_time="$seconds" -max_len=8192 -rss_limit_mb=2048 -timeout=2 -print_final_stats=1 \
     "$out/$target-corpus" "Fuzz/corpus/$target"
 fi
 case "$target" in
@@ -39,5 +42,5 @@ swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name EWSProbeFuzz -
   -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap -I Sources/COpenSSL \
   Fuzz/FuzzEntry.swift "$flat"/*.swift -o "$out/fuzz-$target" 2>&1 | grep -v "warning:" || true
 test -x "$out/fuzz-$target"
-"$out/fuzz-$target" -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=2048 -print_final_stats=1 \
+"$out/fuzz-$target" "${seed[@]}" -max_total_time="$seconds" -max_len=70000 -rss_limit_mb=2048 -print_final_stats=1 \
   "$out/$target-corpus" "Fuzz/corpus/$target"

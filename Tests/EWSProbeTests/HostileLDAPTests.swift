@@ -198,6 +198,7 @@ import Testing
         }
         #expect(healthy?.status == .pass, "\(healthy?.summary ?? "no result")")
         #expect(crowdStatuses.count == crowd.count && crowdStatuses.allSatisfy { $0 == .fail })
-        #expect(slowest < 8, "the crowd took \(slowest) s")
+        // Their 6 s, plus SYN retransmits to a Python server whose accept queue overflows.
+        #expect(slowest < 10, "the crowd took \(slowest) s")
     }
 }

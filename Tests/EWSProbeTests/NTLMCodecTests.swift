@@ -110,6 +110,17 @@ import Testing
         var intoHeader = good
         intoHeader[44] = 0x10
         #expect(throws: NTLMDecodeError.self) { try NTLMChallenge.decode(intoHeader) }
+        // One AV pair of 65,000 bytes: the NT response that echoes it would pass 16 bits.
+        var onePair = Array(good[0..<56])
+        let pair: [UInt8] = [2, 0, 0xE8, 0xFD] + [UInt8](repeating: 0x41, count: 65_000) + [0, 0, 0, 0]
+        onePair[40] = UInt8(pair.count & 0xff)
+        onePair[41] = UInt8(pair.count >> 8)
+        onePair[42] = onePair[40]
+        onePair[43] = onePair[41]
+        onePair[44] = 56
+        onePair[45] = 0
+        onePair += pair
+        #expect(throws: NTLMDecodeError.self) { try NTLMChallenge.decode(onePair) }
         // 64 KiB of AV pairs decode (bounded) or fail, without trouble.
         var huge = Array(good[0..<56])
         var info: [UInt8] = []

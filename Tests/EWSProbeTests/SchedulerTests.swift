@@ -88,9 +88,14 @@ import Testing
         #expect(ContinuousClock.now - stop < .seconds(1))
         let seen = fired.withLock { $0 }
         #expect(seen.allSatisfy { $0.late >= .zero }, "\(seen)")
-        // Due at 10, 60, ..., 460 ms and at 30, 130, ..., 430 ms.
-        #expect((8...10).contains(seen.filter { $0.index == 1 }.count), "\(seen)")
-        #expect((3...5).contains(seen.filter { $0.index == 0 }.count), "\(seen)")
+        // Due at 10, 60, 110, ... ms and at 30, 130, ... ms, up to the stop (a late wake-up of
+        // this task lets more come due): never more than came due, at most two fewer.
+        let elapsed = (stop - start).seconds * 1000
+        func due(first: Double, every: Double) -> Int { elapsed > first ? Int(((elapsed - first) / every).rounded(.up)) : 0 }
+        let ones = seen.filter { $0.index == 1 }.count
+        let zeros = seen.filter { $0.index == 0 }.count
+        #expect((due(first: 10, every: 50) - 2...due(first: 10, every: 50)).contains(ones), "\(elapsed) ms: \(seen)")
+        #expect((due(first: 30, every: 100) - 2...due(first: 30, every: 100)).contains(zeros), "\(elapsed) ms: \(seen)")
         try await Task.sleep(for: .milliseconds(150))
         #expect(fired.withLock { $0.count } == seen.count, "nothing fires after the stop")
 

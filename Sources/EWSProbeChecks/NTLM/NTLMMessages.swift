@@ -62,6 +62,9 @@ public struct NTLMTargetInfo: Sendable, Equatable {
 
     public init(pairs: [(UInt16, [UInt8])] = []) { self.pairs = pairs }
 
+    /// The most a challenge's target info may hold (Windows sends a few hundred bytes).
+    public static let maxLength = 16 * 1024
+
     public static func == (lhs: NTLMTargetInfo, rhs: NTLMTargetInfo) -> Bool {
         lhs.pairs.count == rhs.pairs.count && zip(lhs.pairs, rhs.pairs).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
     }
@@ -204,6 +207,11 @@ public struct NTLMChallenge: Sendable, Equatable {
         var version: NTLMVersion?
         if b.count >= 48 {
             let infoBytes = try NTLMBytes.buffer(b, at: 40, name: "target info", minimumOffset: 48)
+            // Echoed in the NT response, whose length is 16 bits: a server's few hundred bytes
+            // fit, a hostile 64 KiB would not.
+            guard infoBytes.count <= NTLMTargetInfo.maxLength else {
+                throw NTLMDecodeError(message: "target info of \(infoBytes.count) bytes (more than \(NTLMTargetInfo.maxLength))")
+            }
             if !infoBytes.isEmpty { targetInfo = try NTLMTargetInfo.decode(infoBytes) }
             // The Version is there when the payload starts at 56 or later.
             let payloadStart = [

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 @testable import EWSProbeChecks
 @testable import EWSProbeCore
@@ -64,7 +65,15 @@ struct LabError: Error, CustomStringConvertible {
 }
 
 enum LabNetwork {
-    static func freePort() -> Int { DemoSite.closedPort() }
+    /// A port nothing listens on now and that this process has not handed out before: two labs
+    /// picking ports before either binds never get the same one.
+    static func freePort() -> Int {
+        while true {
+            let port = DemoSite.closedPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+    }
+    private static let handedOut = Mutex<Set<Int>>([])
 
     static func canConnect(host: String, port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -85,7 +94,9 @@ enum LabNetwork {
     }
 
     /// A TCP listener that accepts (via the kernel backlog) and never answers.
-    static func silentListener() -> (fd: Int32, port: Int) { LoopbackSocket.bind(listen: 16) }
+    /// Accepts nothing; the kernel completes up to SOMAXCONN connections (a short queue would
+    /// turn a test's later connects into SYN timeouts).
+    static func silentListener() -> (fd: Int32, port: Int) { LoopbackSocket.bind(listen: SOMAXCONN) }
 }
 
 /// nginx from Debian, with a config written by the test.
