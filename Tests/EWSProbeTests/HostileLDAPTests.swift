@@ -73,6 +73,23 @@ import Testing
         #expect(cpu(after) - cpu(before) < 1.0, "the probe used \(cpu(after) - cpu(before)) s of CPU")
     }
 
+    /// An unsolicited notification (messageID 0) after the handshake: a proper notice of
+    /// disconnection, and one without a responseName, on which libldap 2.5 asserts and aborts
+    /// the whole process. Both end the session: `request_failed`, and the process lives on.
+    @Test func unsolicitedNotificationEndsTheSession() async throws {
+        let certificates = try Self.certificates.get()
+        for oid in ["1.3.6.1.4.1.1466.20036", ""] {
+            let (peer, port) = try DirectoryLab.hostile("notice", tls: certificates.leaf, extra: ["--notice-oid", oid])
+            defer { peer.stop() }
+            let report = try await DirectoryLab.probe(
+                "ldaps://\(Self.host):\(port)", caFile: certificates.pki.caPEM.path, username: "uid=svc,dc=example,dc=com",
+                password: "Hostile-Pass-1!", timeout: .seconds(3))
+            let ldap = try #require(report.check("ldap"))
+            #expect(ldap.status == .fail && ldap.reason == "request_failed", "\(oid): \(ldap.summary)")
+            #expect(ldap.measurements.first { $0.name == "ewsprobe_ldap_bind_success" } == nil, "\(oid): no bind after the notice")
+        }
+    }
+
     /// A server that ignores the size limit and streams thousands of 4 KiB entries for every
     /// search: the check keeps what it asked for and abandons the rest, so the process's peak
     /// memory does not follow the flood (it held every entry until the search ended).

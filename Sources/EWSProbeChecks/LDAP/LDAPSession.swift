@@ -59,6 +59,10 @@ final class LDAPSession {
             }
             return .failure(session.failure(.tls, rc))
         }
+        // Before any answer is read: an unsolicited notification ends the session (see shim.h).
+        guard ewsldap_install_guard(ld) == 0 else {
+            return .failure(LDAPFailure(stage: .tls, code: -1, text: "libldap would not take the notice guard"))
+        }
         return .success(session)
     }
 

@@ -35,6 +35,9 @@ Modes (each connection independently):
   wrong-id             answers with a correct response of the right type but messageID + 100
   indefinite           answers with an indefinite-length SEQUENCE (0x30 0x80 ... 00 00), which
                        LDAP forbids
+  notice               answers the first request with an unsolicited notification (messageID 0)
+                       whose responseName is --notice-oid (default empty: libldap 2.5 asserts
+                       on that and aborts the process), then waits
   flood                answers a bind with success and a search with --flood search entries of
                        4 KiB each whatever its size limit, then the result (a server ignoring
                        the client's size limit)
@@ -304,6 +307,11 @@ class Handler(socketserver.BaseRequestHandler):
             conn.sendall(response_for(message_id + 100, op, 0))
             log("sent wrong id")
             return hold(conn, 30)
+        if mode == "notice":
+            body = ldap_result(52, "", "hostile_ldap: going away") + octets(ARGS.notice_oid, 0x8A)
+            conn.sendall(ldap_message(0, 0x78, body))
+            log(f"sent notice oid={ARGS.notice_oid!r}")
+            return hold(conn, 30)
         if mode == "flood":
             while True:
                 if op == 0x60:
@@ -338,7 +346,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 MODES = ["http", "banner", "garbage", "truncated", "silent", "close", "drop-after-starttls", "starttls-refused", "oversized",
-         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite", "flood"]
+         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite", "flood", "notice"]
 
 
 def main():
@@ -352,6 +360,7 @@ def main():
     ap.add_argument("--oversize", type=int, default=1 << 20)
     ap.add_argument("--ad-lengths", action="store_true")
     ap.add_argument("--flood", type=int, default=50_000)
+    ap.add_argument("--notice-oid", default="")
     ap.add_argument("--log")
     ARGS = ap.parse_args()
     if not ARGS.host.startswith("127."):
