@@ -90,6 +90,22 @@ import Testing
         }
     }
 
+    /// A server that reflects the password at the end of a long diagnostic, where the kept
+    /// 512 bytes end inside it: redacted before the cut, no part of it is shown.
+    @Test func reflectedPasswordIsRedactedBeforeTheCut() async throws {
+        let certificates = try Self.certificates.get()
+        let (peer, port) = try DirectoryLab.hostile("echo-password", tls: certificates.leaf)
+        defer { peer.stop() }
+        let report = try await DirectoryLab.probe(
+            "ldaps://\(Self.host):\(port)", caFile: certificates.pki.caPEM.path, username: "uid=svc,dc=example,dc=com",
+            password: "Hostile-Pass-1!", timeout: .seconds(3))
+        let ldap = try #require(report.check("ldap"))
+        #expect(ldap.reason == "bind_rejected", "\(ldap.summary)")
+        let shown = ([ldap.summary] + ldap.trace + ldap.notes).joined(separator: "\n")
+        #expect(shown.contains("<redacted>"), "\(shown)")
+        #expect(!shown.contains("Hostile-Pass"), "\(shown)")
+    }
+
     /// A server that ignores the size limit and streams thousands of 4 KiB entries for every
     /// search: the check keeps what it asked for and abandons the rest, so the process's peak
     /// memory does not follow the flood (it held every entry until the search ended).

@@ -35,7 +35,7 @@ struct LDAPProbe: Sendable {
         let session: LDAPSession
         switch LDAPSession.open(
             url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts,
-            watchdog: watchdog)
+            watchdog: watchdog, redactor: password.map { SecretRedactor(password: $0, username: username) } ?? .none)
         {
         case .success(let opened): session = opened
         case .failure(let failure):

@@ -12,11 +12,13 @@ final class LDAPSession {
     private let ld: OpaquePointer
     private let deadline: ContinuousClock.Instant
     private let cutoff: SocketCutoff
+    private let redactor: SecretRedactor
 
-    private init(ld: OpaquePointer, deadline: ContinuousClock.Instant, cutoff: SocketCutoff) {
+    private init(ld: OpaquePointer, deadline: ContinuousClock.Instant, cutoff: SocketCutoff, redactor: SecretRedactor) {
         self.ld = ld
         self.deadline = deadline
         self.cutoff = cutoff
+        self.redactor = redactor
     }
 
     deinit {
@@ -27,7 +29,7 @@ final class LDAPSession {
     /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
     static func open(
         _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant,
-        contexts: LDAPTLSContexts, watchdog: Watchdog
+        contexts: LDAPTLSContexts, watchdog: Watchdog, redactor: SecretRedactor
     ) -> Result<LDAPSession, LDAPFailure> {
         let remaining = ContinuousClock.now.duration(to: deadline)
         let fd: Int32
@@ -48,7 +50,7 @@ final class LDAPSession {
         guard ldap_init_fd(fd, EWSLDAP_PROTO_TCP, uri, &handle) == LDAP_SUCCESS, let ld = handle else {
             return abandon(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
         }
-        let session = LDAPSession(ld: ld, deadline: deadline, cutoff: cutoff)
+        let session = LDAPSession(ld: ld, deadline: deadline, cutoff: cutoff, redactor: redactor)
         session.configure(caFile: caFile, contexts: contexts)
         // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
         let rc = ldap_install_tls(ld)
@@ -130,7 +132,7 @@ final class LDAPSession {
     private func failure(_ stage: LDAPFailure.Stage, _ rc: Int32) -> LDAPFailure {
         let text = ewsldap_diagnostic(ld)
         defer { ldap_memfree(text) }
-        let diagnostic = text.map { Self.bounded(String(cString: $0)) } ?? ""
+        let diagnostic = text.map { kept(String(cString: $0)) } ?? ""
         return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
     }
 
@@ -193,6 +195,10 @@ final class LDAPSession {
     static let textKept = 512
     static let valuesKept = 64
 
+    /// What the server said, its password forms redacted before it is cut: a password echoed
+    /// across the cut would otherwise keep its first characters.
+    private func kept(_ text: String) -> String { Self.bounded(redactor.redact(text)) }
+
     static func bounded(_ text: String) -> String {
         text.utf8.count <= textKept ? text : String(decoding: text.utf8.prefix(textKept), as: UTF8.self) + "…"
     }
@@ -205,12 +211,12 @@ final class LDAPSession {
         var ber: OpaquePointer?
         var name = ldap_first_attribute(ld, entry, &ber)
         while let attribute = name {
-            let key = Self.bounded(String(cString: attribute)).lowercased()
+            let key = kept(String(cString: attribute)).lowercased()
             if let values = ldap_get_values_len(ld, entry, attribute) {
                 var index = 0
                 while let value = values[index], index < Self.valuesKept {
                     let bytes = UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len))
-                    result.attributes[key, default: []].append(Self.bounded(String(decoding: bytes, as: UTF8.self)))
+                    result.attributes[key, default: []].append(kept(String(decoding: bytes, as: UTF8.self)))
                     index += 1
                 }
                 ldap_value_free_len(values)
@@ -253,7 +259,7 @@ final class LDAPSession {
             if let responses { ldap_controls_free(responses) }
         }
         guard parsed == LDAP_SUCCESS else { return LDAPBindResult(failure: failure(.bind, parsed)) }
-        var result = LDAPBindResult(code: code, diagnostic: diagnostic.map { Self.bounded(String(cString: $0)) } ?? "")
+        var result = LDAPBindResult(code: code, diagnostic: diagnostic.map { kept(String(cString: $0)) } ?? "")
         if let control = ldap_control_find("1.3.6.1.4.1.42.2.27.8.5.1", responses, nil) {
             var expire: ber_int_t = -1
             var grace: ber_int_t = -1

@@ -38,6 +38,9 @@ Modes (each connection independently):
   notice               answers the first request with an unsolicited notification (messageID 0)
                        whose responseName is --notice-oid (default empty: libldap 2.5 asserts
                        on that and aborts the process), then waits
+  echo-password        answers a bind with invalidCredentials whose diagnostic is 500 bytes of
+                       filler, then the password the bind carried (a server that reflects it
+                       where a client keeps only the first 512 bytes)
   flood                answers a bind with success and a search with --flood search entries of
                        4 KiB each whatever its size limit, then the result (a server ignoring
                        the client's size limit)
@@ -307,6 +310,18 @@ class Handler(socketserver.BaseRequestHandler):
             conn.sendall(response_for(message_id + 100, op, 0))
             log("sent wrong id")
             return hold(conn, 30)
+        if mode == "echo-password":
+            while True:
+                if op == 0x60:
+                    elems = list(parse_elements(content))
+                    password = elems[2][1].decode("utf-8", "replace") if len(elems) > 2 else ""
+                    conn.sendall(ldap_message(message_id, 0x61, ldap_result(49, "", "x" * 500 + password + " is wrong")))
+                    log("sent the password back")
+                elif op == 0x63:
+                    conn.sendall(ldap_message(message_id, 0x65, ldap_result(0)))
+                elif op == 0x42:
+                    return
+                message_id, op, content = read_message(conn)
         if mode == "notice":
             body = ldap_result(52, "", "hostile_ldap: going away") + octets(ARGS.notice_oid, 0x8A)
             conn.sendall(ldap_message(0, 0x78, body))
@@ -346,7 +361,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 MODES = ["http", "banner", "garbage", "truncated", "silent", "close", "drop-after-starttls", "starttls-refused", "oversized",
-         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite", "flood", "notice"]
+         "huge-length", "length-overflow", "malformed", "wrong-tag", "wrong-id", "indefinite", "flood", "notice", "echo-password"]
 
 
 def main():
