@@ -158,6 +158,18 @@ import Testing
         }
     }
 
+    /// A name with several addresses (a domain's controllers), the first refusing connections:
+    /// `ldap` goes on to the next, as a directory client fails over, and says where it bound.
+    @Test func nextAddressWhenTheFirstRefuses() async throws {
+        let lab = try Self.lab.get()
+        let ldap = try ldapResult(
+            try await DirectoryLab.probe(
+                lab.ldaps, address: "127.0.0.2", alsoAt: ["127.0.0.1"], caFile: lab.ca, username: Self.dn("svc-sync"),
+                password: "Svc-Sync-Pass-1!"))
+        #expect(ldap.status == .pass && ldap.summary.contains("at 127.0.0.1"), "\(ldap.summary)")
+        #expect(ldap.trace.first?.hasPrefix("connect 127.0.0.2:\(lab.slapd.ldapsPort): ") == true, "\(ldap.trace)")
+    }
+
     @Test func mailboxSearch() async throws {
         let lab = try Self.lab.get()
         let missing = try ldapResult(

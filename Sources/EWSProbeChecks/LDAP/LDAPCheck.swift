@@ -41,10 +41,12 @@ public struct LDAPCheck: Check {
 
     public func run(_ ctx: ProbeContext) async -> CheckResult {
         let timer = CheckTimer()
-        guard let address = await AddressFanOut.addresses(ctx)?.first else { return AddressFanOut.noAddresses(Self.name, "ask") }
+        guard let addresses = await AddressFanOut.addresses(ctx), !addresses.isEmpty else {
+            return AddressFanOut.noAddresses(Self.name, "ask")
+        }
         let target = ctx.target
         var probe = LDAPProbe(
-            url: target.url, address: address, caFile: target.caFile, sourceAddress: target.sourceAddress, deadline: ctx.deadline,
+            url: target.url, addresses: addresses, caFile: target.caFile, sourceAddress: target.sourceAddress, deadline: ctx.deadline,
             username: target.username, mailbox: target.mailboxCheck, base: base, filter: filter,
             contexts: ctx.runtime.store.value(LDAPTLSContexts.self) { LDAPTLSContexts() }, watchdog: ctx.runtime.watchdog)
         if target.username != nil {

@@ -1,5 +1,8 @@
 /// Everything one `ldap` run saw at one address, in order; the sequence stops at `failure`.
 struct LDAPObservation: Sendable {
+    /// The address the session went to, and those before it that took no connection.
+    var address: String?
+    var unreachable: [(String, String)] = []
     var rootDSE: LDAPEntry?
     /// Why an anonymous client saw no RootDSE (refused, or an empty answer); with credentials
     /// it is read again after the bind.

@@ -3,12 +3,15 @@ import EWSProbeCore
 import EWSProbeTransport
 import Foundation
 
-/// The `ldap` steps at one address, blocking, on a worker thread: TLS (LDAPS or StartTLS),
+/// The `ldap` steps at the first address that accepts a connection (as a directory client
+/// fails over between a domain's controllers), blocking, on a worker thread: TLS (LDAPS or StartTLS),
 /// the RootDSE, then with credentials the bind, the mailbox-check search and the account's
 /// own entry. Every step is timed; the first failure ends the sequence.
 struct LDAPProbe: Sendable {
     var url: EndpointURL
-    var address: String
+    /// In the order `dns` found them; the next is tried only when a connection is refused or
+    /// times out, never after the server answered.
+    var addresses: [String]
     var caFile: String?
     var sourceAddress: String?
     var deadline: ContinuousClock.Instant
@@ -32,14 +35,25 @@ struct LDAPProbe: Sendable {
             seen.failure = LDAPFailure(stage: .connect, code: -5, text: "the run's time was used up waiting for a directory thread")
             return seen
         }
-        let session: LDAPSession
-        switch LDAPSession.open(
-            url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts,
-            watchdog: watchdog, redactor: password.map { SecretRedactor(password: $0, username: username) } ?? .none)
-        {
-        case .success(let opened): session = opened
-        case .failure(let failure):
-            seen.failure = failure
+        var opened: LDAPSession?
+        for address in addresses where ContinuousClock.now < deadline {
+            seen.address = address
+            switch LDAPSession.open(
+                url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts,
+                watchdog: watchdog, redactor: password.map { SecretRedactor(password: $0, username: username) } ?? .none)
+            {
+            case .success(let session): opened = session
+            case .failure(let failure) where failure.stage == .connect && address != addresses.last:
+                seen.unreachable.append((address, failure.description))
+                continue
+            case .failure(let failure): seen.failure = failure
+            }
+            break
+        }
+        guard let session = opened else {
+            if seen.failure == nil {
+                seen.failure = LDAPFailure(stage: .connect, code: -5, text: "the run's time was used up before a connection")
+            }
             return seen
         }
         let anonymous = timed("rootdse", &seen) { readRootDSE(session) }

@@ -28,6 +28,9 @@ enum LDAPReport {
                 "\(server) answered over \(probe.url.startsTLS ? "StartTLS" : "LDAPS")\(hidden); the bind was not tested (no credentials)"
         }
         var text = "\(server): \(username) bound\(hidden)"
+        if !seen.unreachable.isEmpty, let address = seen.address {
+            text += " at \(address) (\(seen.unreachable.count) address(es) before it took no connection)"
+        }
         if case .success(let entries) = seen.mailbox, let mailbox = probe.mailbox { text += ", \(mailbox) found (\(entries.count))" }
         if verdict.passwordExpiry == nil {
             text += verdict.expiryKnown ? "; the password does not expire" : "; its password policy is not readable (expiry unknown)"
@@ -36,7 +39,9 @@ enum LDAPReport {
     }
 
     static func trace(_ seen: LDAPObservation, probe: LDAPProbe) -> [String] {
-        var lines = ["connect \(IPAddress.endpoint(probe.address, probe.url.port)) and \(probe.url.startsTLS ? "StartTLS" : "LDAPS")"]
+        var lines = seen.unreachable.map { "connect \(IPAddress.endpoint($0.0, probe.url.port)): \($0.1); the next address" }
+        lines.append(
+            "connect \(IPAddress.endpoint(seen.address ?? "-", probe.url.port)) and \(probe.url.startsTLS ? "StartTLS" : "LDAPS")")
         if let failure = seen.failure { return lines + ["\(failure.stage.rawValue): \(failure.description)"] }
         let took = Dictionary(seen.seconds, uniquingKeysWith: { first, _ in first })
         func ms(_ step: String) -> String { took[step].map { " in \(TCPCheck.ms($0))" } ?? "" }

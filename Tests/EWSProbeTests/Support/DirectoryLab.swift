@@ -120,7 +120,8 @@ enum DirectoryLab {
 
     /// One run of `checks` (default: the directory's default module) against `url`, pinned to `address`.
     static func probe(
-        _ url: String, address: String = "127.0.0.1", caFile: String?, username: String? = nil, password: String? = nil,
+        _ url: String, address: String = "127.0.0.1", alsoAt others: [String] = [], caFile: String?, username: String? = nil,
+        password: String? = nil,
         mailbox: String? = nil, ldap: LDAPCheck = LDAPCheck(), checks: [String]? = nil, timeout: Duration = .seconds(10)
     ) async throws -> ProbeReport {
         let endpoint = try #require(EndpointURL(url))
@@ -129,7 +130,7 @@ enum DirectoryLab {
         module.checks = module.checks.map { $0 is LDAPCheck ? ldap : $0 }
         var target = TargetConfig(
             name: "dir", url: endpoint, module: module, timeout: timeout,
-            resolve: [ResolvePin(host: endpoint.host, port: endpoint.port, addresses: [address])])
+            resolve: [ResolvePin(host: endpoint.host, port: endpoint.port, addresses: [address] + others)])
         target.caFile = caFile
         target.username = username
         if let password { target.password = SecretReference.file(try passwordFile(password)) }
