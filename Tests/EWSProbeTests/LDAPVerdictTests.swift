@@ -8,7 +8,7 @@ import Testing
 /// reason from what a directory said, without a directory. The same reasons are produced
 /// against slapd and Samba in LDAPCheckTests and LDAPActiveDirectoryTests.
 struct LDAPVerdictTests {
-    static let now = 1_906_416_000.0
+    static let now = 1_906_502_400.0
     static let day = 86_400.0
 
     static func bound(_ code: Int32 = 0, diagnostic: String = "", edit: (inout LDAPBindResult) -> Void = { _ in }) -> LDAPObservation {
@@ -142,6 +142,22 @@ struct LDAPVerdictTests {
         seen.serverTime = Self.generalized(Self.now - 299)
         #expect(Self.verdict(seen).findings.isEmpty)
         #expect(abs((Self.verdict(seen).clockSkewSeconds ?? 0) + 299) < 1)
+    }
+
+    @Test(arguments: [
+        ("20300601000000Z", 1_906_502_400.0), ("20300601000000.0Z", 1_906_502_400.0), ("20300601000000.5Z", 1_906_502_400.5),
+        ("20300601020000+0200", 1_906_502_400.0), ("20300531220000-02", 1_906_502_400.0), ("20300601000000,25Z", 1_906_502_400.25),
+    ])
+    func generalizedTimes(text: String, seconds: Double) {
+        #expect(LDAPText.generalizedTime(text) == seconds)
+    }
+
+    @Test func notGeneralizedTimes() {
+        for text in [
+            "", "2030060100Z", "20300601000000", "20300601000000+2", "20300601000000Zjunk", "20300601000000+9900", "2030O601000000Z",
+        ] {
+            #expect(LDAPText.generalizedTime(text) == nil, "\(text)")
+        }
     }
 
     @Test func whereTheSequenceStopped() {
