@@ -90,6 +90,26 @@ import Testing
         #expect(service.measurements.first { $0.name == "ewsprobe_ldap_password_expiry_timestamp_seconds" } == nil)
     }
 
+    /// The URL names the domain controller by another name than its certificate (the seed's
+    /// FQDN rule): `tls` says `hostname_mismatch` and sets the name the DC's RootDSE gives
+    /// itself beside it, read without a password; `ldap` sends none. ldapsearch reads the same
+    /// `dnsHostName`.
+    @Test func mismatchShowsTheDirectorysOwnName() async throws {
+        let samba = try DirectoryLab.Samba.shared.get()
+        let before = samba.binds(of: "mailuser")
+        let report = try await DirectoryLab.probe(
+            "ldaps://directory.example.com", address: DirectoryLab.Samba.ip, caFile: samba.caFile, username: "mailuser@example.com",
+            password: samba.password("mailuser"))
+        let tls = try #require(report.check("tls"))
+        #expect(tls.reason == "hostname_mismatch", "\(tls.summary)")
+        #expect(tls.summary.lowercased().contains("rootdse names it \(Self.host)"), "\(tls.summary)")
+        #expect(report.check("ldap")?.reason == "tls_untrusted")
+        usleep(300_000)
+        #expect(samba.binds(of: "mailuser") == before)
+        let oracle = try oracle("mailuser", password: samba.password("mailuser"))
+        #expect(oracle.output.lowercased().contains("dnshostname: \(Self.host)"), "\(oracle.output)")
+    }
+
     @Test func noBindOnAnUntrustedCertificate() async throws {
         let samba = try DirectoryLab.Samba.shared.get()
         let before = samba.binds(of: "mailuser")

@@ -106,6 +106,22 @@ struct LDAPProbe: Sendable {
     /// insufficientAccessRights, unwillingToPerform.
     static let refusals: Set<Int32> = [1, 13, 32, 48, 50, 53]
 
+    /// The name the directory gives itself (RootDSE `dnsHostName`) when its certificate did not
+    /// verify: read anonymously, without trusting the certificate, with no password anywhere, so
+    /// `tls` can set it beside the name the certificate carries (the seed's FQDN rule).
+    static func dnsHostNameWithoutTrust(
+        _ url: EndpointURL, address: String, sourceAddress: String?, deadline: ContinuousClock.Instant, watchdog: Watchdog
+    ) -> String? {
+        guard ContinuousClock.now < deadline,
+            case .success(let session) = LDAPSession.open(
+                url, address: address, caFile: nil, sourceAddress: sourceAddress, deadline: deadline, contexts: LDAPTLSContexts(),
+                watchdog: watchdog, redactor: .none, verify: false),
+            case .success(let entries) = session.search(
+                .rootDSE, base: "", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: ["dnsHostName"], limit: 1)
+        else { return nil }
+        return entries.first?.first("dnsHostName")
+    }
+
     static let noBase = LDAPFailure(
         stage: .search, code: -6, text: "no search base: the RootDSE names no naming context and ldap.base is not set")
 

@@ -29,7 +29,7 @@ final class LDAPSession {
     /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
     static func open(
         _ url: EndpointURL, address: String, caFile: String?, sourceAddress: String?, deadline: ContinuousClock.Instant,
-        contexts: LDAPTLSContexts, watchdog: Watchdog, redactor: SecretRedactor
+        contexts: LDAPTLSContexts, watchdog: Watchdog, redactor: SecretRedactor, verify: Bool = true
     ) -> Result<LDAPSession, LDAPFailure> {
         let remaining = ContinuousClock.now.duration(to: deadline)
         let fd: Int32
@@ -51,7 +51,11 @@ final class LDAPSession {
             return abandon(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
         }
         let session = LDAPSession(ld: ld, deadline: deadline, cutoff: cutoff, redactor: redactor)
-        session.configure(caFile: caFile, contexts: contexts)
+        if verify {
+            session.configure(caFile: caFile, contexts: contexts)
+        } else {
+            session.configureWithoutTrust()
+        }
         // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
         let rc = ldap_install_tls(ld)
         guard rc == LDAP_SUCCESS else {
@@ -126,6 +130,17 @@ final class LDAPSession {
         _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTFILE, caFile ?? "/etc/ssl/certs/ca-certificates.crt")
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
         contexts.remember(ld, for: caFile)
+    }
+
+    /// For a read that sends nothing secret (the RootDSE of a server whose certificate failed):
+    /// any certificate is taken.
+    private func configureWithoutTrust() {
+        _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
+        _ = ewsldap_referrals_off(ld)
+        ewsldap_max_incoming(ld, 1 << 20)
+        _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, timeout)
+        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_NEVER)
+        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
     }
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.

@@ -49,13 +49,34 @@ public struct TLSCheck: Check {
         }
         guard let addresses = await AddressFanOut.addresses(ctx) else { return AddressFanOut.noAddresses(Self.name, "connect to") }
         let handshake = TLSHandshake(judge: judge)
-        let nodes = await AddressFanOut.map(addresses) { index, address in
+        var nodes = await AddressFanOut.map(addresses) { index, address in
             await handshake.inspect(address, ctx, shareConnection: index == 0)
         }
+        if ctx.target.url.kind == .directory { await nameDirectories(&nodes, ctx) }
         var result = TLSReport(judge: judge).render(
             nodes, host: ctx.target.url.host, includeDetails: ctx.includeDetails, now: Date().timeIntervalSince1970)
         result.durationSeconds = timer.elapsed
         return result
+    }
+
+    /// A directory whose certificate does not name the URL's host: the name its RootDSE gives
+    /// it (`dnsHostName`), read once without trusting the certificate and without a password,
+    /// goes beside the mismatch, where the seed's FQDN rule needs it.
+    func nameDirectories(_ nodes: inout [TLSNodeReport], _ ctx: ProbeContext) async {
+        let mismatch = "hostname_mismatch"
+        guard let first = nodes.first(where: { $0.faults.contains { $0.reason == mismatch } }) else { return }
+        // At most two seconds of the run: the `ldap` check after this one still gets its turn.
+        let deadline = min(ctx.deadline, ContinuousClock.now + .seconds(2))
+        let (url, source, watchdog) = (ctx.target.url, ctx.target.sourceAddress, ctx.runtime.watchdog)
+        let read = await ctx.runtime.blocking.run {
+            LDAPProbe.dnsHostNameWithoutTrust(url, address: first.address, sourceAddress: source, deadline: deadline, watchdog: watchdog)
+        }
+        guard let name = read ?? nil else { return }
+        for index in nodes.indices {
+            for fault in nodes[index].faults.indices where nodes[index].faults[fault].reason == mismatch {
+                nodes[index].faults[fault].message += "; the directory's RootDSE names it \(LabelValue.bounded(name))"
+            }
+        }
     }
 
     /// The settings as the pure judgement takes them.
