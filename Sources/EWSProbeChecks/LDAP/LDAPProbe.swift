@@ -35,12 +35,13 @@ struct LDAPProbe: Sendable {
             seen.failure = LDAPFailure(stage: .connect, code: -5, text: "the run's time was used up waiting for a directory thread")
             return seen
         }
+        let redactor = password.map { SecretRedactor(password: $0, username: username) } ?? .none
         var opened: LDAPSession?
         for address in addresses where ContinuousClock.now < deadline {
             seen.address = address
             switch LDAPSession.open(
                 url, address: address, caFile: caFile, sourceAddress: sourceAddress, deadline: deadline, contexts: contexts,
-                watchdog: watchdog, redactor: password.map { SecretRedactor(password: $0, username: username) } ?? .none)
+                watchdog: watchdog, redactor: redactor)
             {
             case .success(let session): opened = session
             case .failure(let failure) where failure.stage == .connect && address != addresses.last:
@@ -116,8 +117,7 @@ struct LDAPProbe: Sendable {
             case .success(let session) = LDAPSession.open(
                 url, address: address, caFile: nil, sourceAddress: sourceAddress, deadline: deadline, contexts: LDAPTLSContexts(),
                 watchdog: watchdog, redactor: .none, verify: false),
-            case .success(let entries) = session.search(
-                .rootDSE, base: "", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: ["dnsHostName"], limit: 1)
+            case .success(let entries) = session.entry(.rootDSE, dn: "", attributes: ["dnsHostName"])
         else { return nil }
         return entries.first?.first("dnsHostName")
     }
@@ -126,7 +126,7 @@ struct LDAPProbe: Sendable {
         stage: .search, code: -6, text: "no search base: the RootDSE names no naming context and ldap.base is not set")
 
     func readRootDSE(_ session: LDAPSession) -> Result<[LDAPEntry], LDAPFailure> {
-        session.search(.rootDSE, base: "", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: Self.rootAttributes)
+        session.entry(.rootDSE, dn: "", attributes: Self.rootAttributes)
     }
 
     /// The search base and the server's clock, from what the RootDSE showed.
@@ -156,32 +156,22 @@ struct LDAPProbe: Sendable {
                 else { return (nil, nil) }
                 dn = first
             }
-            let entry = try? session.search(
-                .account, base: dn, scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: adAttributes
-            ).get().first
+            let entry = try? session.entry(.account, dn: dn, attributes: adAttributes).get().first
             return (entry, nil)
         }
         let ppolicy = ["pwdChangedTime", "pwdAccountLockedTime", "pwdPolicySubentry", "pwdReset", "pwdGraceUseTime"]
         guard
-            let entry = try? session.search(
-                .account, base: username, scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: ppolicy
-            )
-            .get().first
+            let entry = try? session.entry(.account, dn: username, attributes: ppolicy).get().first
         else { return (nil, nil) }
         let policy = entry.first("pwdPolicySubentry").flatMap { dn in
-            try? session.search(
-                .account, base: dn, scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: ["pwdMaxAge", "pwdExpireWarning"]
-            ).get().first
+            try? session.entry(.account, dn: dn, attributes: ["pwdMaxAge", "pwdExpireWarning"]).get().first
         }
         return (entry, policy)
     }
 
     /// OpenLDAP keeps its clock in the monitor backend, not the RootDSE (absent if not configured).
     func monitorTime(_ session: LDAPSession) -> String? {
-        let found = try? session.search(
-            .rootDSE, base: "cn=Current,cn=Time,cn=Monitor", scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)",
-            attributes: ["monitorTimestamp"]
-        ).get()
+        let found = try? session.entry(.rootDSE, dn: "cn=Current,cn=Time,cn=Monitor", attributes: ["monitorTimestamp"]).get()
         return found?.first?.first("monitorTimestamp")
     }
 

@@ -51,11 +51,7 @@ final class LDAPSession {
             return abandon(LDAPFailure(stage: .connect, code: -1, text: "libldap could not take the connection"))
         }
         let session = LDAPSession(ld: ld, deadline: deadline, cutoff: cutoff, redactor: redactor)
-        if verify {
-            session.configure(caFile: caFile, contexts: contexts)
-        } else {
-            session.configureWithoutTrust()
-        }
+        session.configure(caFile: caFile, contexts: contexts, verify: verify)
         // After StartTLS (done above, judged by the same code as the `tls` check) or at connect.
         let rc = ldap_install_tls(ld)
         guard rc == LDAP_SUCCESS else {
@@ -111,7 +107,9 @@ final class LDAPSession {
         return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")
     }
 
-    private func configure(caFile: String?, contexts: LDAPTLSContexts) {
+    /// `verify: false` only for a read that sends nothing secret (the RootDSE of a server whose
+    /// certificate failed): any certificate is taken.
+    private func configure(caFile: String?, contexts: LDAPTLSContexts, verify: Bool) {
         _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
         _ = ewsldap_referrals_off(ld)
         ewsldap_max_incoming(ld, 1 << 20)
@@ -119,6 +117,11 @@ final class LDAPSession {
         // a handshake a silent server never answers; the socket's timeouts and the cut-off at
         // the deadline bound the handshake instead.
         _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, timeout)
+        guard verify else {
+            _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_NEVER)
+            _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
+            return
+        }
         // The trust of the `tls` check: the system roots, plus ca_file; a certificate that does
         // not verify for the URL's host ends the session before any request.
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_DEMAND)
@@ -130,17 +133,6 @@ final class LDAPSession {
         _ = ewsldap_set_string(ld, LDAP_OPT_X_TLS_CACERTFILE, caFile ?? "/etc/ssl/certs/ca-certificates.crt")
         _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
         contexts.remember(ld, for: caFile)
-    }
-
-    /// For a read that sends nothing secret (the RootDSE of a server whose certificate failed):
-    /// any certificate is taken.
-    private func configureWithoutTrust() {
-        _ = ewsldap_set_int(ld, LDAP_OPT_PROTOCOL_VERSION, LDAP_VERSION3)
-        _ = ewsldap_referrals_off(ld)
-        ewsldap_max_incoming(ld, 1 << 20)
-        _ = ewsldap_set_timeout(ld, LDAP_OPT_TIMEOUT, timeout)
-        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, LDAP_OPT_X_TLS_NEVER)
-        _ = ewsldap_set_int(ld, LDAP_OPT_X_TLS_NEWCTX, 0)
     }
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.
@@ -197,6 +189,11 @@ final class LDAPSession {
                 return .failure(LDAPFailure(stage: stage, code: LDAP_SERVER_DOWN, text: "the server ended the session"))
             }
         }
+    }
+
+    /// The entry at `dn` itself (a base search).
+    func entry(_ stage: LDAPFailure.Stage, dn: String, attributes: [String]) -> Result<[LDAPEntry], LDAPFailure> {
+        search(stage, base: dn, scope: LDAP_SCOPE_BASE, filter: "(objectClass=*)", attributes: attributes, limit: 1)
     }
 
     static let searchEntry: Int32 = 0x64
