@@ -112,15 +112,20 @@ final class SilentDNS: @unchecked Sendable {
         let dir = try LabNetwork.temporaryDirectory("silent-dns")
         countFile = dir.appendingPathComponent("count")
         let script = """
-            import socket, sys
+            import os, socket, sys
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             udp.bind(('\(address)', 53))
-            open(sys.argv[1], 'w').write('0')
+            def count(n):
+                # Replaced whole, never truncated in place: a reader never sees an empty file.
+                with open(sys.argv[1] + '.new', 'w') as f:
+                    f.write(str(n))
+                os.replace(sys.argv[1] + '.new', sys.argv[1])
+            count(0)
             n = 0
             while True:
                 udp.recv(4096)
                 n += 1
-                open(sys.argv[1], 'w').write(str(n))
+                count(n)
             """
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
