@@ -15,7 +15,9 @@ final class CurlTransfer: @unchecked Sendable {
     private(set) var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var connectToList: UnsafeMutablePointer<curl_slist>?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// libcurl writes its message here at any point of the transfer, long after the call that
+    /// handed it over: storage this object owns for its whole life, not an array lent by a closure.
+    private let errorBuffer: UnsafeMutablePointer<CChar>
 
     private var head = ResponseHead()
     private var headerBytes = 0
@@ -40,6 +42,13 @@ final class CurlTransfer: @unchecked Sendable {
         self.request = request
         self.policy = policy
         self.handshakes = handshakes
+        let size = Int(CURL_ERROR_SIZE) + 1
+        errorBuffer = .allocate(capacity: size)
+        errorBuffer.initialize(repeating: 0, count: size)
+    }
+
+    deinit {
+        errorBuffer.deallocate()
     }
 
     func setContinuation(_ continuation: CheckedContinuation<Result<HTTPResponse, TransportError>, Never>) {
@@ -156,7 +165,7 @@ final class CurlTransfer: @unchecked Sendable {
         headerList = list
         results.append(ewscurl_setopt_ptr(h, CURLOPT_HTTPHEADER, headerList))
 
-        results.append(errorBuffer.withUnsafeMutableBufferPointer { ewscurl_setopt_ptr(h, CURLOPT_ERRORBUFFER, $0.baseAddress) })
+        results.append(ewscurl_setopt_ptr(h, CURLOPT_ERRORBUFFER, errorBuffer))
         results.append(ewscurl_setopt_write(h, CURLOPT_WRITEFUNCTION, curlWriteBody))
         results.append(ewscurl_setopt_ptr(h, CURLOPT_WRITEDATA, userdata))
         results.append(ewscurl_setopt_write(h, CURLOPT_HEADERFUNCTION, curlWriteHeader))
@@ -249,7 +258,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func message(_ code: CURLcode) -> String {
         if headersTooLarge { return "response headers exceed \(ResponseReader.headerByteLimit) bytes" }
-        let text = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let text = String(cString: errorBuffer)
         return text.isEmpty ? String(cString: curl_easy_strerror(code)) : text
     }
 

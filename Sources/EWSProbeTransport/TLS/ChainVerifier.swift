@@ -101,14 +101,18 @@ public struct ChainVerifier: Sendable {
     /// Adds every PEM certificate of `path`, read without blocking (OpenSSL's own loader would
     /// wait forever on a FIFO, on whichever thread runs the check); false when there is none.
     static func addCertificates(from path: String, to store: OpaquePointer) -> Bool {
-        guard case .success(let bytes) = RegularFile.read(path), !bytes.isEmpty,
-            let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) })
-        else { return false }
-        defer { BIO_free(bio) }
-        var added = 0
-        while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
-            if X509_STORE_add_cert(store, certificate) == 1 { added += 1 }
-            X509_free(certificate)
+        guard case .success(let bytes) = RegularFile.read(path), !bytes.isEmpty else { return false }
+        // A memory BIO reads the caller's bytes in place: the whole read stays inside the closure
+        // that lends them (an optimised build frees the array right after its last Swift use).
+        let added = bytes.withUnsafeBytes { raw -> Int in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return 0 }
+            defer { BIO_free(bio) }
+            var added = 0
+            while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
+                if X509_STORE_add_cert(store, certificate) == 1 { added += 1 }
+                X509_free(certificate)
+            }
+            return added
         }
         ERR_clear_error()  // the loop ends on "no start line"
         return added > 0
