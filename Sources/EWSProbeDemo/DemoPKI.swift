@@ -34,7 +34,10 @@ struct DemoPKI {
             let leafPEM = PEMText.written(by: { PEM_write_bio_X509($0, leaf) }),
             let keyPEM = PEMText.written(by: { PEM_write_bio_PrivateKey($0, leafKey, nil, nil, 0, nil, nil) })
         else { throw DemoError(message: "cannot encode the demo certificates") }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-ca-\(getpid()).pem")
+        // A file of its own per CA: the site and the directory each make one, and
+        // each target trusts the one that issued its own leaf.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ewsprobe-demo-ca-\(getpid())-\(UUID().uuidString.prefix(8)).pem")
         try caPEM.write(to: file, atomically: true, encoding: .utf8)
         caFile = file.path
         self.leafPEM = leafPEM
