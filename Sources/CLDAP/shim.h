@@ -53,6 +53,12 @@ struct ewsldap_guard {
     int have;
     ber_len_t left;
     int closed, blind;
+    /* Messages framed so far, and whether the first answer was not LDAP framing at all (a web
+     * server behind ldaps://): libldap only reports a lost connection then. */
+    long framed;
+    int foreign;
+    unsigned char first[32];
+    int firstLength;
 };
 /* The header's size when `head` holds one (SEQUENCE, length, messageID), 0 when more is
  * needed, -1 when it is not LDAP framing (libldap will say so). */
@@ -83,12 +89,16 @@ static inline int ewsldap_guard_header(const unsigned char *head, int have, long
     *rest = length - (ber_len_t)(size + 2);
     return pos + 2 + size;
 }
+static inline void ewsldap_guard_keep(struct ewsldap_guard *g, const unsigned char *bytes, ber_slen_t n) {
+    for (ber_slen_t k = 0; k < n && g->firstLength < (int)sizeof g->first; k++) g->first[g->firstLength++] = bytes[k];
+}
 static inline ber_slen_t ewsldap_guard_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len) {
     struct ewsldap_guard *g = sbiod->sbiod_pvt;
     if (g->closed) return 0;
     ber_slen_t n = LBER_SBIOD_READ_NEXT(sbiod, buf, len);
-    if (n <= 0 || g->blind) return n;
     const unsigned char *bytes = buf;
+    if (n > 0 && g->foreign) ewsldap_guard_keep(g, bytes, n);
+    if (n <= 0 || g->blind) return n;
     ber_slen_t i = 0;
     while (i < n) {
         if (g->left > 0) {
@@ -110,8 +120,16 @@ static inline ber_slen_t ewsldap_guard_read(Sockbuf_IO_Desc *sbiod, void *buf, b
         g->have = 0;
         if (got < 0) {
             g->blind = 1;
+            if (g->framed == 0) {
+                g->foreign = 1;
+                /* What the server sent instead, kept for the summary (a status line, a banner). */
+                ber_slen_t from = start > 0 ? start : 0;
+                if (start < 0) ewsldap_guard_keep(g, g->head, -start);
+                ewsldap_guard_keep(g, bytes + from, n - from);
+            }
             return n;
         }
+        g->framed++;
         if (id == 0) {
             g->closed = 1;
             return start > 0 ? start : 0;
@@ -120,13 +138,13 @@ static inline ber_slen_t ewsldap_guard_read(Sockbuf_IO_Desc *sbiod, void *buf, b
     }
     return n;
 }
+/* The state belongs to the caller (it reads `foreign` after a failure) and must outlive the
+ * handle: libldap removes the layer when the handle is unbound. */
 static inline int ewsldap_guard_setup(Sockbuf_IO_Desc *sbiod, void *arg) {
-    (void)arg;
-    sbiod->sbiod_pvt = calloc(1, sizeof(struct ewsldap_guard));
-    return sbiod->sbiod_pvt ? 0 : -1;
+    sbiod->sbiod_pvt = arg;
+    return arg ? 0 : -1;
 }
 static inline int ewsldap_guard_remove(Sockbuf_IO_Desc *sbiod) {
-    free(sbiod->sbiod_pvt);
     sbiod->sbiod_pvt = NULL;
     return 0;
 }
@@ -142,12 +160,13 @@ static inline int ewsldap_guard_close(Sockbuf_IO_Desc *sbiod) {
     (void)sbiod;
     return 0;
 }
-/* On the connection's sockbuf, above the TLS layer: call after ldap_install_tls. */
-static inline int ewsldap_install_guard(LDAP *ld) {
+/* On the connection's sockbuf, above the TLS layer: call after ldap_install_tls. `state` is
+ * zeroed by the caller and kept until the handle is unbound. */
+static inline int ewsldap_install_guard(LDAP *ld, struct ewsldap_guard *state) {
     static Sockbuf_IO io = {ewsldap_guard_setup, ewsldap_guard_remove, ewsldap_guard_ctrl,
                             ewsldap_guard_read,  ewsldap_guard_write,  ewsldap_guard_close};
     Sockbuf *sb = NULL;
     if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL) return -1;
-    return ber_sockbuf_add_io(sb, &io, LBER_SBIOD_LEVEL_APPLICATION, NULL);
+    return ber_sockbuf_add_io(sb, &io, LBER_SBIOD_LEVEL_APPLICATION, state);
 }
 #endif

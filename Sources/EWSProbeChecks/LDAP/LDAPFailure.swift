@@ -10,6 +10,9 @@ struct LDAPFailure: Error, Sendable, Equatable {
     var text: String
     var diagnostic: String = ""
 
+    /// libldap's LDAP_DECODING_ERROR: what came back is not LDAP.
+    static let decodingError: Int32 = -4
+
     /// The code of a StartTLS the server answered with a refusal (the text has its result).
     static let refusedByServer: Int32 = -100
 

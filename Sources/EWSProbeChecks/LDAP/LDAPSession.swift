@@ -13,17 +13,24 @@ final class LDAPSession {
     private let deadline: ContinuousClock.Instant
     private let cutoff: SocketCutoff
     private let redactor: SecretRedactor
+    /// The notice guard's state (shim.h): libldap's read layer writes it until the handle is
+    /// unbound, so the session owns it and frees it only after the unbind.
+    private let framing: UnsafeMutablePointer<ewsldap_guard>
 
     private init(ld: OpaquePointer, deadline: ContinuousClock.Instant, cutoff: SocketCutoff, redactor: SecretRedactor) {
         self.ld = ld
         self.deadline = deadline
         self.cutoff = cutoff
         self.redactor = redactor
+        framing = .allocate(capacity: 1)
+        framing.initialize(to: ewsldap_guard())
     }
 
     deinit {
         cutoff.release()
         ldap_unbind_ext_s(ld, nil, nil)
+        framing.deinitialize(count: 1)
+        framing.deallocate()
     }
 
     /// Connects to `address`, then LDAPS's handshake or StartTLS and its handshake.
@@ -62,7 +69,7 @@ final class LDAPSession {
             return .failure(session.failure(.tls, rc))
         }
         // Before any answer is read: an unsolicited notification ends the session (see shim.h).
-        guard ewsldap_install_guard(ld) == 0 else {
+        guard ewsldap_install_guard(ld, session.framing) == 0 else {
             return .failure(LDAPFailure(stage: .tls, code: -1, text: "libldap would not take the notice guard"))
         }
         return .success(session)
@@ -89,7 +96,7 @@ final class LDAPSession {
                 // LDAP, whichever way the connection ended.
                 if !received.isEmpty {
                     return LDAPFailure(
-                        stage: .startTLS, code: -4,
+                        stage: .startTLS, code: LDAPFailure.decodingError,
                         text: "not LDAP: \(received.count) bytes that are no complete LDAP message, then the connection ended")
                 }
                 let why = n == 0 ? "the server closed the connection" : (errno == EAGAIN ? "timed out" : String(cString: strerror(errno)))
@@ -99,9 +106,10 @@ final class LDAPSession {
             switch preamble.verdict(received) {
             case .needMore: continue
             case .proceed(let consumed) where consumed == received.count: return nil
-            case .proceed: return LDAPFailure(stage: .startTLS, code: -4, text: "not LDAP: data after the StartTLS answer")
+            case .proceed:
+                return LDAPFailure(stage: .startTLS, code: LDAPFailure.decodingError, text: "not LDAP: data after the StartTLS answer")
             case .refused(let reason):
-                return LDAPFailure(stage: .startTLS, code: reason.hasPrefix("not LDAP") ? -4 : LDAPFailure.refusedByServer, text: reason)
+                return LDAPFailure(stage: .startTLS, code: reason.hasPrefix("not LDAP") ? LDAPFailure.decodingError : LDAPFailure.refusedByServer, text: reason)
             }
         }
         return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")
@@ -137,10 +145,22 @@ final class LDAPSession {
 
     /// The failure of an operation that returned `rc`, with the server's diagnostic message.
     private func failure(_ stage: LDAPFailure.Stage, _ rc: Int32) -> LDAPFailure {
+        if framing.pointee.foreign != 0 {
+            // libldap calls this a lost connection; the bytes said more: not LDAP at all.
+            return LDAPFailure(stage: stage, code: LDAPFailure.decodingError, text: "the answer inside TLS is not LDAP: \(foreignStart)")
+        }
         let text = ewsldap_diagnostic(ld)
         defer { ldap_memfree(text) }
         let diagnostic = text.map { kept(String(cString: $0)) } ?? ""
         return LDAPFailure(stage: stage, code: rc, text: String(cString: ldap_err2string(rc)), diagnostic: diagnostic)
+    }
+
+    /// The first bytes of a non-LDAP answer as text (a status line, a banner), or in hex.
+    private var foreignStart: String {
+        let bytes = withUnsafeBytes(of: framing.pointee.first) { Array($0.prefix(Int(framing.pointee.firstLength))) }
+        let printable = bytes.allSatisfy { (0x20..<0x7F).contains($0) || $0 == 0x0D || $0 == 0x0A }
+        let text = printable ? String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? "" : ""
+        return kept(printable ? "\"\(text)\"" : bytes.map { String(format: "%02x", $0) }.joined(separator: " "))
     }
 
     /// What is left of the run, as each libldap call takes its limit.

@@ -58,7 +58,6 @@ struct LDAPVerdict {
 
     /// Where the sequence stopped before the directory answered a request.
     static func sequenceFailure(_ failure: LDAPFailure) -> Finding {
-        let decodingError: Int32 = -4
         switch failure.stage {
         case .connect:
             return Finding(reason: "request_failed", status: .fail, message: "no connection: \(failure.description)")
@@ -75,7 +74,7 @@ struct LDAPVerdict {
             return Finding(
                 reason: "strong_auth_required", status: .fail,
                 message: "the server demands a stronger bind (result 8): \(failure.description)")
-        case .startTLS where failure.code == decodingError, .rootDSE where failure.code == decodingError:
+        case .startTLS where failure.code == LDAPFailure.decodingError, .rootDSE where failure.code == LDAPFailure.decodingError:
             return Finding(reason: "not_ldap", status: .fail, message: "the server does not answer in LDAP (\(failure.description))")
 
         default:
