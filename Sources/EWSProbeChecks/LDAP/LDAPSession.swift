@@ -109,7 +109,9 @@ final class LDAPSession {
             case .proceed:
                 return LDAPFailure(stage: .startTLS, code: LDAPFailure.decodingError, text: "not LDAP: data after the StartTLS answer")
             case .refused(let reason):
-                return LDAPFailure(stage: .startTLS, code: reason.hasPrefix("not LDAP") ? LDAPFailure.decodingError : LDAPFailure.refusedByServer, text: reason)
+                return LDAPFailure(
+                    stage: .startTLS, code: reason.hasPrefix("not LDAP") ? LDAPFailure.decodingError : LDAPFailure.refusedByServer,
+                    text: reason)
             }
         }
         return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")
