@@ -13,7 +13,13 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
+    /// `EWSPROBE_BINARY` when set: scripts/test.sh points it at the release build the package
+    /// ships (and its sanitizer run at the AddressSanitizer build), so these tests run what users
+    /// run. Without it (a bare `swift test`), the debug build.
     static var binary: String {
+        if let chosen = ProcessInfo.processInfo.environment["EWSPROBE_BINARY"], !chosen.isEmpty {
+            return chosen.hasPrefix("/") ? chosen : root.appendingPathComponent(chosen).path
+        }
         for candidate in [".build/debug/ewsprobe", ".build/x86_64-unknown-linux-gnu/debug/ewsprobe"] {
             let path = root.appendingPathComponent(candidate).path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
