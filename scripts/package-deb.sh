@@ -2,23 +2,27 @@
 # Builds dist/ewsprobe_VERSION_ARCH.deb with dpkg-deb: the release binary with the Swift runtime
 # linked in, the hardened systemd unit, the example configuration (a conffile), man page and
 # shell completions generated from the argument parser, the dashboards and alert rules.
-# Needs: the Swift toolchain, dpkg-dev, binutils, chrpath, help2man (scripts/setup.sh --package).
+# Needs: the Swift toolchain, dpkg-dev, binutils, chrpath, help2man (installed here when missing,
+# by scripts/setup.sh --package-build).
 # Env: EWSPROBE_RELEASE_SCRATCH (default .build-rel), EWSPROBE_DIST (default dist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${EWSPROBE_RELEASE_SCRATCH:-.build-rel}
 dist=${EWSPROBE_DIST:-dist}
 
-# The release build resolves into its own scratch path; seeding it from the debug build's
-# checkouts keeps it offline and skips cloning every dependency again.
-if [ ! -d "$scratch/checkouts" ] && [ -d .build/checkouts ] && [ -f .build/workspace-state.json ]; then
-  mkdir -p "$scratch"
-  cp -a .build/checkouts .build/workspace-state.json "$scratch/"
-  [ -d .build/repositories ] && cp -a .build/repositories "$scratch/"
+# The packaging tools first: a missing one must not surface after a nine-minute build.
+# EWSPROBE_NO_INSTALL=1 only reports what is missing (the package test checks that order).
+tools=(dpkg-deb dpkg-shlibdeps strip chrpath help2man gzip md5sum)
+missing_tools() { for t in "${tools[@]}"; do command -v "$t" >/dev/null || echo "$t"; done; }
+if [ -n "$(missing_tools)" ] && [ "${EWSPROBE_NO_INSTALL:-}" != 1 ]; then
+  scripts/setup.sh --package-build
 fi
-# -z now: the whole GOT read-only after start (lintian: hardening-no-bindnow).
-swift build -c release --static-swift-stdlib -Xlinker -z -Xlinker now --scratch-path "$scratch" --product ewsprobe
-bin="$scratch/release/ewsprobe"
+if [ -n "$(missing_tools)" ]; then
+  echo "package-deb: missing $(missing_tools | tr '\n' ' ')(scripts/setup.sh --package-build installs them)" >&2
+  exit 1
+fi
+
+bin=$(scripts/build-release.sh)
 
 # The point of --static-swift-stdlib: no Swift shared library may be needed at run time.
 if ldd "$bin" | grep -E 'libswift|libFoundation|lib_Foundation|libdispatch|libBlocksRuntime|/opt/swift|not found'; then

@@ -36,6 +36,24 @@ if dpkg-query -W -f='${Status}' ewsprobe 2>/dev/null | grep -q 'installed\|confi
   dpkg -P ewsprobe >/dev/null
 fi
 
+# --- a missing packaging tool is named before the build, not after nine minutes of it ---------
+nochrpath="$work/path-without-chrpath"
+mkdir -p "$nochrpath"
+IFS=: read -ra path_dirs <<<"$PATH"
+for dir in "${path_dirs[@]}"; do
+  for tool in "$dir"/*; do
+    name=$(basename "$tool")
+    [ "$name" = chrpath ] || [ -e "$nochrpath/$name" ] || ln -s "$tool" "$nochrpath/$name"
+  done
+done
+early=0
+EWSPROBE_NO_INSTALL=1 PATH="$nochrpath" timeout 120 scripts/package-deb.sh >"$work/early.txt" 2>&1 || early=$?
+[ "$early" -eq 1 ] || fail "package-deb.sh without chrpath exited $early, not 1: $(tail -3 "$work/early.txt")"
+grep -q 'missing chrpath' "$work/early.txt" || fail "package-deb.sh did not name the missing chrpath: $(tail -3 "$work/early.txt")"
+if grep -q 'Building\|Compiling' "$work/early.txt"; then fail "package-deb.sh built before finding chrpath missing"; fi
+ok "package-deb.sh names a missing chrpath before building"
+timing tools
+
 # --- build ---------------------------------------------------------------------------------
 scripts/package-deb.sh | tee "$work/build.txt"
 deb=$(sed -n 's/^package-deb: \(dist\/[^ ]*\.deb\) .*/\1/p' "$work/build.txt")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ewsprobe builds against (libcurl, OpenSSL, c-ares) and, with --test, the real servers
-# the tests start on loopback; with --package, what scripts/package-deb.sh and package-test.sh use.
+# the tests start on loopback; with --package-build, what scripts/package-deb.sh needs; with
+# --package, that and what scripts/package-test.sh uses.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 packages=(libcurl4-openssl-dev libssl-dev libc-ares-dev libcrypt-dev libldap-dev pkg-config)
@@ -10,10 +11,14 @@ if [ "${1:-}" = "--test" ]; then
   # controller, faketime for a directory with a skewed clock.
   packages+=(slapd ldap-utils samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools faketime)
 fi
+if [ "${1:-}" = "--package-build" ] || [ "${1:-}" = "--package" ]; then
+  # What scripts/package-deb.sh runs: dpkg-deb and dpkg-shlibdeps, strip, chrpath, help2man.
+  packages+=(dpkg-dev binutils chrpath help2man)
+fi
 if [ "${1:-}" = "--package" ]; then
   # systemd for systemd-analyze (not as PID 1), man-db to open the man page, debootstrap for the
   # minimal root, prometheus for promtool; adduser and ca-certificates are in the package's Depends.
-  packages+=(dpkg-dev binutils chrpath help2man lintian systemd man-db debootstrap curl prometheus python3 python3-pip
+  packages+=(lintian systemd man-db debootstrap curl prometheus python3 python3-pip
     adduser ca-certificates)
 fi
 missing=()
