@@ -23,8 +23,8 @@ if [ "$target" = config_loader ]; then
     "$out/$target-corpus" "Fuzz/corpus/$target"
 fi
 case "$target" in
-  ntlm_challenge) flag=FUZZ_NTLM; files="$C/NTLM/NTLMMessages.swift $C/NTLM/NTLMCrypto.swift $K/Config/Secret.swift $T/Files/RegularFile.swift" ;;
-  www_authenticate) flag=FUZZ_AUTH; files="$C/HTTPAuth/AuthChallengeParser.swift" ;;
+  ntlm_challenge) flag=FUZZ_NTLM; files="$T/Auth/NTLMMessages.swift $T/Auth/NTLMCrypto.swift $T/Auth/Secret.swift" ;;
+  www_authenticate) flag=FUZZ_AUTH; files="$T/Auth/AuthChallengeParser.swift" ;;
   soap_response) flag=FUZZ_SOAP; files="$C/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$C/FormsAuth/FormsLoginClassifier.swift" ;;
   http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift" ;;

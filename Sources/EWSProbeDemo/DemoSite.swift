@@ -1,4 +1,5 @@
 import EWSProbeChecks
+import EWSProbeTransport
 import Foundation
 import HTTPTypes
 import Hummingbird

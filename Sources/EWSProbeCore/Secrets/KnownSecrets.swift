@@ -1,3 +1,4 @@
+import EWSProbeTransport
 import Synchronization
 
 /// The secrets this process has loaded, for the paths that are not one target's run: error

@@ -1,3 +1,4 @@
+import EWSProbeTransport
 import Foundation
 
 /// Replaces every known secret, in every form a server or a mistake could reflect it, with a

@@ -1,4 +1,3 @@
-import EWSProbeCore
 import Foundation
 
 /// NTLM message flags used by ewsprobe (MS-NLMP 2.2.2.5).
