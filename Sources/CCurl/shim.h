@@ -18,6 +18,8 @@ static inline CURLSHcode ewscurl_share_setopt_long(CURLSH *s, CURLSHoption o, lo
 
 static const long EWSCURL_HTTP_VERSION_1_1 = CURL_HTTP_VERSION_1_1;
 static const unsigned long EWSCURL_AUTH_NONE = CURLAUTH_NONE;
+/* Proxy authentication: Basic and NTLM, and curl waits for the 407 before choosing. */
+static const long EWSCURL_PROXYAUTH_BASIC_NTLM = (long)(CURLAUTH_BASIC | CURLAUTH_NTLM);
 static const long EWSCURL_GLOBAL_ALL = CURL_GLOBAL_ALL;
 static const long EWSCURL_SSLVERSION_DEFAULT = CURL_SSLVERSION_DEFAULT;
 static const long EWSCURL_SSLVERSION_TLSv1_0 = CURL_SSLVERSION_TLSv1_0;

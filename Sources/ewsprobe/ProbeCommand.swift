@@ -55,12 +55,21 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Mailbox to impersonate in ews_login; on a directory, the address whose entry ldap must find.")
     var mailboxCheck: String?
 
+    @Option(help: "Outbound HTTP proxy, http://HOST:PORT: every HTTP check's connection is a CONNECT tunnel through it.")
+    var proxy: String?
+
+    @Option(help: "Account for the proxy's authentication (Basic or NTLM, as the proxy asks; DOMAIN\\user for NTLM).")
+    var proxyUsername: String?
+
+    @Option(help: "File holding the proxy account's password.")
+    var proxyPasswordFile: String?
+
     @Flag(name: .shortAndLong, help: "Show each check's trace.")
     var verbose = false
 
     func run() async throws {
         let targets = buildTargets()
-        KnownSecrets.process.learn(targets.compactMap { target in (try? target.password?.load()).map { ($0, target.username) } })
+        KnownSecrets.process.learn(targets.flatMap(\.readableSecrets))
         let runner = ProbeRunner(runtime: ProbeRuntime())
         var worst: Int32 = 0
         for target in targets {
@@ -145,12 +154,32 @@ struct ProbeCommand: AsyncParsableCommand {
         if let username, let password {
             overrides.credentials = .init(username: username, password: password, mailboxCheck: mailboxCheck)
         }
+        overrides.proxy = proxyOverride()
         if let caFile {
             if let problem = RegularFile.problem(caFile) { failConfig("--ca-file: \(problem)") }
             guard FileManager.default.isReadableFile(atPath: caFile) else { failConfig("--ca-file: cannot read \(caFile)") }
             overrides.caFile = caFile
         }
         return overrides
+    }
+}
+
+extension ProbeCommand {
+    /// `--proxy` with its account; HTTPS_PROXY and NO_PROXY are never read.
+    func proxyOverride() -> ProxySettings? {
+        guard let proxy else {
+            if proxyUsername != nil || proxyPasswordFile != nil { failConfig("--proxy-username and --proxy-password-file need --proxy") }
+            return nil
+        }
+        guard case .success(let (host, port)) = ProxySettings.parse(url: proxy) else {
+            if case .failure(let problem) = ProxySettings.parse(url: proxy) { failConfig("--proxy: \(problem)") }
+            return nil
+        }
+        if (proxyUsername == nil) != (proxyPasswordFile == nil) {
+            failConfig("--proxy-username needs --proxy-password-file, and the other way round")
+        }
+        if let file = proxyPasswordFile, let problem = RegularFile.problem(file) { failConfig("--proxy-password-file: \(problem)") }
+        return ProxySettings(host: host, port: port, username: proxyUsername, password: proxyPasswordFile.map { .file($0) })
     }
 }
 

@@ -39,9 +39,10 @@ public struct AuthMethodsCheck: Check {
         do {
             response = try await ctx.anonymousSOAPExchange(pinnedTo: address)
         } catch {
+            let tunnel = ProxyTunnelFailure(error, ctx)
             result.status = .fail
-            result.reason = "request_failed"
-            result.summary = "the SOAP POST to \(IPAddress.bracketed(address)) failed: \(error.message)"
+            result.reason = tunnel?.reason ?? "request_failed"
+            result.summary = tunnel?.summary ?? "the SOAP POST to \(IPAddress.bracketed(address)) failed: \(error.message)"
             result.durationSeconds = timer.elapsed
             return result
         }

@@ -41,7 +41,8 @@ public struct DNSCheck: Check {
     }
 
     public func run(_ ctx: ProbeContext) async -> CheckResult {
-        let host = ctx.target.url.host
+        // Through a proxy the names looked up here are the proxy's; the proxy resolves the URL's.
+        let host = ctx.target.proxy?.host ?? ctx.target.url.host
         let resolution = await ctx.addresses()
         var result = CheckResult(check: Self.name, status: .pass, summary: "", durationSeconds: resolution.durationSeconds)
         let via: String
@@ -54,6 +55,13 @@ public struct DNSCheck: Check {
             ("source", .string(resolution.source.rawValue)),
             ("addresses", .array(resolution.addresses.map { .string($0) })),
         ]
+        if let proxy = ctx.target.proxy {
+            result.details += [
+                ("proxy", .string(IPAddress.endpoint(proxy.host, proxy.port))),
+                ("endpoint_host", .string(ctx.target.url.host)),
+                ("proxy_source", .string(resolution.proxySource?.rawValue ?? "")),
+            ]
+        }
         result.measurements = [
             Measurement(
                 "ewsprobe_dns_lookup_seconds", resolution.durationSeconds, help: "Time the DNS lookup of the target's host took."),
@@ -74,7 +82,15 @@ public struct DNSCheck: Check {
             return result
         }
         let list = resolution.addresses.joined(separator: ", ")
+        if let proxy = ctx.target.proxy {
+            result.summary =
+                "\(ctx.target.url.host) is resolved by the proxy \(proxy.host):\(proxy.port), which is at \(list)"
+                + (resolution.proxySource == .dns ? "" : " (\(resolution.proxySource?.rawValue ?? ""), no lookup)")
+            result.trace.append("proxy \(proxy.host) (\(resolution.proxySource?.rawValue ?? "")) -> \(list)")
+            return result
+        }
         switch resolution.source {
+        case .proxy: break
         case .pinned:
             result.summary = "\(host) pinned to \(list) (no lookup)"
         case .literal:

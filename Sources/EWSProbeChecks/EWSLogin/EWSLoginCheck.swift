@@ -50,7 +50,10 @@ public struct EWSLoginCheck: Check {
         } catch {
             result.status = .fail
             result.durationSeconds = timer.elapsed
-            if error.kind == .tls {
+            if let tunnel = ProxyTunnelFailure(error, ctx) {
+                result.reason = tunnel.reason
+                result.summary = "credentials not sent: \(tunnel.summary)"
+            } else if error.kind == .tls {
                 result.reason = "tls_untrusted"
                 result.summary = "credentials not sent: the TLS handshake or certificate verification failed (\(error.message))"
             } else {

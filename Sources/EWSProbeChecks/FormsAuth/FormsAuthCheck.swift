@@ -57,8 +57,12 @@ public struct FormsAuthCheck: Check {
                     ? try await ctx.anonymousSOAPExchange(pinnedTo: address)
                     : try await ctx.transport.exchange(request, policy: .pooled(ctx.scope))
             } catch {
+                let tunnel = ProxyTunnelFailure(error, ctx)
                 return (
-                    hops, FormsAuthVerdict(status: .fail, reason: "request_failed", summary: "\(method) \(url) failed: \(error.message)")
+                    hops,
+                    FormsAuthVerdict(
+                        status: .fail, reason: tunnel?.reason ?? "request_failed",
+                        summary: tunnel?.summary ?? "\(method) \(url) failed: \(error.message)")
                 )
             }
             let hop = Self.hop(response, at: url)

@@ -112,6 +112,8 @@ final class LDAPSession {
                 return LDAPFailure(
                     stage: .startTLS, code: reason.hasPrefix("not LDAP") ? LDAPFailure.decodingError : LDAPFailure.refusedByServer,
                     text: reason)
+            case .again:  // StartTLS is one round
+                return LDAPFailure(stage: .startTLS, code: LDAPFailure.decodingError, text: "not LDAP: an unexpected StartTLS round")
             }
         }
         return LDAPFailure(stage: .startTLS, code: -5, text: "no answer to StartTLS: timed out")

@@ -40,26 +40,40 @@ public struct TCPCheck: Check {
         let shareFirst = connectTimeout == nil && ctx.target.plan.sharesAnonymousSOAP
         // Plain http:// with CONNECT_ONLY opens the TCP connection and nothing else.
         let connectURL = "http://\(IPAddress.bracketed(url.host)):\(url.port)/"
+        let proxied = ctx.target.proxy != nil
         @Sendable func attempt(_ index: Int, _ address: String) async -> TCPAttempt {
-            var request = HTTPRequest(url: connectURL, timeout: timeout, pinnedAddress: address)
-            request.sourceAddress = ctx.target.sourceAddress
+            // Through a proxy: the connect to it and the CONNECT tunnel to the origin.
+            var request = ctx.request(pinnedTo: address)
+            request.url = connectURL
+            request.timeout = timeout
+            let credentials = request.proxy?.credentials != nil
             do throws(TransportError) {
                 // The shared POST's connect, without waiting for its answer.
-                let timings =
+                let connection =
                     shareFirst && index == 0
-                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address).timings
-                    : try await ctx.transport.exchange(request, policy: .connectOnly).timings
-                return TCPAttempt(address: address, seconds: timings.connect - timings.nameLookup)
+                    ? try await ctx.anonymousSOAPConnection(pinnedTo: address)
+                    : SecuredConnection(try await ctx.transport.exchange(request, policy: .connectOnly))
+                let timings = connection.timings
+                return TCPAttempt(
+                    address: address, seconds: timings.connect - timings.nameLookup, proxy: connection.connection.proxy,
+                    proxyCredentials: credentials)
             } catch {
-                // A failure after the connect (TLS, HTTP) is not this check's to judge.
-                if error.kind != .cancelled, error.timings.connect > 0 {
-                    return TCPAttempt(address: address, seconds: error.timings.connect - error.timings.nameLookup)
+                // A failure after the connect (and the tunnel) — TLS, HTTP — is not this check's.
+                let tunnelOpen = !proxied || error.connection.proxy?.tunnelOpen == true
+                if error.kind != .cancelled, error.timings.connect > 0, tunnelOpen {
+                    return TCPAttempt(
+                        address: address, seconds: error.timings.connect - error.timings.nameLookup, proxy: error.connection.proxy,
+                        proxyCredentials: credentials)
                 }
-                return TCPAttempt(address: address, seconds: error.timings.total, failure: error)
+                return TCPAttempt(
+                    address: address, seconds: error.timings.total, failure: error,
+                    proxy: proxied ? error.connection.proxy ?? ProxyOutcome() : nil, proxyCredentials: credentials)
             }
         }
         let attempts = await AddressFanOut.map(addresses, attempt)
-        return TCPReport(partialFailure: partialFailure).render(attempts, port: url.port, durationSeconds: timer.elapsed)
+        return TCPReport(partialFailure: partialFailure).render(
+            attempts, port: url.port, durationSeconds: timer.elapsed, proxy: ctx.target.proxy,
+            origin: "\(IPAddress.bracketed(url.host)):\(url.port)")
     }
 
     static func ms(_ seconds: Double) -> String {

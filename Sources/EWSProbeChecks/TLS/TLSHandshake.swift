@@ -14,6 +14,11 @@ struct TLSHandshake {
         switch await connect(address, ctx, shareConnection: shareConnection) {
         case .success(let connection): secured = connection
         case .failure(let error):
+            if let tunnel = ProxyTunnelFailure(error, ctx) {
+                node.faults.append(
+                    TLSFault(reason: tunnel.reason, status: .fail, message: tunnel.summary, advice: "see the tcp check"))
+                return node
+            }
             node.faults.append(judge.handshakeFailed(address, error.kind == .timeout ? "timed out" : error.message))
             return node
         }

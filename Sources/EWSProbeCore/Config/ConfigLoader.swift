@@ -9,10 +9,10 @@ import Yams
 public enum ConfigLoader {
     static let topKeys: Set<String> = ["global", "include", "modules", "targets"]
     static let globalKeys: Set<String> = ["interval", "timeout", "max_concurrency"]
-    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve", "source_address"]
+    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve", "source_address", "proxy"]
     static let targetKeys: Set<String> = [
         "name", "url", "module", "interval", "timeout", "labels", "resolve", "ca_file",
-        "username", "password_file", "password_env", "mailbox_check", "password", "source_address",
+        "username", "password_file", "password_env", "mailbox_check", "password", "source_address", "proxy",
     ]
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
     public static func load(file path: String, registry: CheckRegistry) throws -> ProbeConfig {
@@ -186,6 +186,7 @@ public enum ConfigLoader {
             case "ca_file": module.caFile = try readableFile(value)
             case "resolve": module.resolve = try pins(value)
             case "source_address": module.sourceAddress = try value.sourceAddress()
+            case "proxy": module.proxy = try value.proxySettings()
             default: settings[key] = value
             }
         }

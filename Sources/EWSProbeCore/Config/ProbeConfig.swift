@@ -10,6 +10,8 @@ public struct ModuleConfig: Sendable {
     public var resolve: [ResolvePin]
     /// Local address to bind outgoing connections to (`source_address`).
     public var sourceAddress: String?
+    /// The outbound proxy of the module's HTTP checks (`proxy`).
+    public var proxy: ProxySettings?
 
     public init(
         name: String, checks: [any Check], timeout: Duration? = nil, interval: Duration? = nil,
@@ -69,6 +71,9 @@ public struct TargetConfig: Sendable {
     public var mailboxCheck: String?
     /// Local address to bind outgoing connections to: the target's, else the module's.
     public var sourceAddress: String?
+    /// The outbound proxy: the target's, else the module's; nil for a directory, for a host in
+    /// its `no_proxy`, or with none configured.
+    public var proxy: ProxySettings?
 
     public init(
         name: String, url: EndpointURL, module: ModuleConfig,

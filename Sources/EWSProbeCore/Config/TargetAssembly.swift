@@ -10,6 +10,8 @@ public enum TargetAssembly {
         public var timeout: Duration?
         public var caFile: String?
         public var credentials: Credentials?
+        /// `--proxy` and its account, over the target's and the module's.
+        public var proxy: ProxySettings?
 
         public struct Credentials: Sendable {
             public var username: String
@@ -40,6 +42,9 @@ public enum TargetAssembly {
         if let timeout = overrides.timeout { target.timeout = timeout }
         target.caFile = overrides.caFile ?? spec.caFile ?? module.caFile
         target.sourceAddress = spec.sourceAddress ?? module.sourceAddress
+        // The directory check speaks LDAP to its server directly: a proxy is for HTTP checks.
+        let proxy = overrides.proxy ?? spec.proxy ?? module.proxy
+        if let proxy, spec.url.kind == .ews, !proxy.bypasses(spec.url.host) { target.proxy = proxy }
         target.resolve = overrides.pins + spec.resolve + module.resolve
         if let credentials = overrides.credentials {
             target.username = credentials.username

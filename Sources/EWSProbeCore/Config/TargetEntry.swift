@@ -56,6 +56,7 @@ struct TargetEntry {
         case "resolve": spec.resolve = try ConfigLoader.pins(value)
         case "ca_file": spec.caFile = try ConfigLoader.readableFile(value)
         case "source_address": spec.sourceAddress = try value.sourceAddress()
+        case "proxy": spec.proxy = try value.proxySettings()
         case "username":
             spec.username = try value.nonEmptyString()
             usernameSection = value

@@ -15,6 +15,7 @@ public struct TargetSpec: Sendable {
     public var password: SecretReference?
     public var mailboxCheck: String?
     public var sourceAddress: String?
+    public var proxy: ProxySettings?
 
     public init(name: String, url: EndpointURL) {
         self.name = name

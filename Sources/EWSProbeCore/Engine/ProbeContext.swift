@@ -10,6 +10,8 @@ public enum AddressSource: String, Sendable {
     case pinned
     /// The URL's host is an IP address.
     case literal
+    /// The addresses are the outbound proxy's: the proxy resolves the URL's host itself.
+    case proxy
 }
 
 /// The outcome of resolving the target's host, shared by every check of one run.
@@ -18,6 +20,8 @@ public struct AddressResolution: Sendable {
     public var source: AddressSource
     public var failure: ResolveFailure?
     public var durationSeconds: Double
+    /// How the proxy's own host was found, when `source` is `.proxy`.
+    public var proxySource: AddressSource?
 }
 
 /// Everything a check needs for one run of one target, and the work checks share:
@@ -46,6 +50,7 @@ public final class ProbeContext: Sendable {
     private let resolution = SharedAnswer<AddressResolution>()
     private let soapExchanges = Mutex<[String: PendingExchange]>([:])
     private let loadedPassword = Mutex<Result<Secret, SecretError>?>(nil)
+    private let loadedProxyPassword = Mutex<Result<Secret, SecretError>?>(nil)
 
     public init(
         target: TargetConfig, runtime: ProbeRuntime, transport: (any HTTPTransport)? = nil, deadline: ContinuousClock.Instant? = nil,
@@ -72,6 +77,30 @@ public final class ProbeContext: Sendable {
         return try result.get()
     }
 
+    /// The proxy account's password, read once per run as the target's is.
+    public func proxyPassword() throws(SecretError) -> Secret? {
+        guard let reference = target.proxy?.password else { return nil }
+        let result = loadedProxyPassword.withLock { loaded in
+            if let loaded { return loaded }
+            let result = Result { () throws(SecretError) in try reference.load() }
+            loaded = result
+            return result
+        }
+        return try result.get()
+    }
+
+    /// The tunnel to the origin through the proxy at `address` (one of the proxy's resolved
+    /// addresses); nil without a proxy. An unreadable proxy password leaves no credentials, so
+    /// the proxy's 407 says so (the tunnel's check names the file).
+    public func proxyRoute(through address: String?) -> ProxyRoute? {
+        guard let proxy = target.proxy else { return nil }
+        var credentials: ProxyCredentials?
+        if let username = proxy.username, let password = try? proxyPassword() {
+            credentials = ProxyCredentials(username: username, password: password)
+        }
+        return ProxyRoute(host: proxy.host, port: proxy.port, address: address, credentials: credentials)
+    }
+
     /// Time left before the target's timeout, never less than a millisecond.
     public var remaining: Duration {
         max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
@@ -83,8 +112,16 @@ public final class ProbeContext: Sendable {
     }
 
     private func resolve() async -> AddressResolution {
-        let host = target.url.host
-        if let pin = target.pin {
+        guard let proxy = target.proxy else { return await resolve(target.url.host, pin: target.pin) }
+        // Every connection goes to the proxy: its addresses are the ones connected to.
+        var resolution = await resolve(proxy.host, pin: target.resolve.first { $0.matches(host: proxy.host, port: proxy.port) })
+        resolution.proxySource = resolution.source
+        resolution.source = .proxy
+        return resolution
+    }
+
+    private func resolve(_ host: String, pin: ResolvePin?) async -> AddressResolution {
+        if let pin {
             return AddressResolution(addresses: pin.addresses, source: .pinned, failure: nil, durationSeconds: 0)
         }
         if IPAddress.isLiteral(host) {
@@ -152,6 +189,7 @@ public final class ProbeContext: Sendable {
             pinnedAddress: address, caFile: target.caFile)
         request.endpoint = target.url
         request.sourceAddress = target.sourceAddress
+        request.proxy = proxyRoute(through: address)
         return request
     }
 }

@@ -52,8 +52,16 @@ public struct ProbeRunner: Sendable {
     /// The run's own password, as its checks read it (the process's known secrets also learn
     /// it, for the log). Targets without credentials pay nothing.
     static func redactor(for ctx: ProbeContext) -> SecretRedactor {
-        guard let secret = try? ctx.password() else { return .none }
-        KnownSecrets.process.learn(secret, username: ctx.target.username)
-        return SecretRedactor(password: secret, username: ctx.target.username)
+        var redactor = SecretRedactor.none
+        if let secret = try? ctx.password() {
+            KnownSecrets.process.learn(secret, username: ctx.target.username)
+            redactor = SecretRedactor(password: secret, username: ctx.target.username)
+        }
+        if let secret = try? ctx.proxyPassword() {
+            let username = ctx.target.proxy?.username
+            KnownSecrets.process.learn(secret, username: username)
+            redactor = redactor.merged(with: SecretRedactor(password: secret, username: username))
+        }
+        return redactor
     }
 }

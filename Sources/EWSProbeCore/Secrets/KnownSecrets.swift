@@ -19,7 +19,7 @@ public final class KnownSecrets: Sendable {
 
     /// Every password the configuration's targets refer to that can be read now.
     public func learn(_ config: ProbeConfig) {
-        learn(config.targets.compactMap { target in (try? target.password?.load()).map { ($0, target.username) } })
+        learn(config.targets.flatMap(\.readableSecrets))
     }
 
     public func learn(_ secret: Secret, username: String?) { learn([(secret, username)]) }
@@ -40,4 +40,14 @@ public final class KnownSecrets: Sendable {
     public var redactor: SecretRedactor { state.withLock { $0.redactor } }
 
     public func redact(_ text: String) -> String { redactor.redact(text) }
+}
+
+extension TargetConfig {
+    /// The target's password and its proxy's, each with its username, as far as they can be read now.
+    public var readableSecrets: [(Secret, String?)] {
+        [
+            (try? password?.load()).map { ($0, username) },
+            (try? proxy?.password?.load()).map { ($0, proxy?.username) },
+        ].compactMap { $0 }
+    }
 }

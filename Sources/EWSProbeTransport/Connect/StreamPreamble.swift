@@ -3,8 +3,14 @@
 public protocol StreamPreamble: Sendable {
     /// What the client sends first.
     var request: [UInt8] { get }
-    /// Judges the bytes received so far.
-    func verdict(_ received: [UInt8]) -> PreambleVerdict
+    /// Judges the bytes received so far (a preamble of several rounds keeps its state).
+    mutating func verdict(_ received: [UInt8]) -> PreambleVerdict
+    /// What a proxy said to CONNECT, for a proxy tunnel.
+    var proxyOutcome: ProxyOutcome? { get }
+}
+
+extension StreamPreamble {
+    public var proxyOutcome: ProxyOutcome? { nil }
 }
 
 public enum PreambleVerdict: Sendable, Equatable {
@@ -14,4 +20,7 @@ public enum PreambleVerdict: Sendable, Equatable {
     case proceed(consumed: Int)
     /// The peer said no, or said something else; the reason names what it said.
     case refused(String)
+    /// Another round (a proxy's authentication): send `request`, on a new connection when the
+    /// peer closes this one.
+    case again(request: [UInt8], reconnect: Bool)
 }

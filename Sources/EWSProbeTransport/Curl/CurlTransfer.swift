@@ -24,6 +24,8 @@ final class CurlTransfer: @unchecked Sendable {
     private var body: [UInt8] = []
     private var bodyTruncated = false
     private var headersTooLarge = false
+    /// The schemes of the proxy's `Proxy-Authenticate` headers, as they came.
+    private var proxySchemes: [String] = []
     /// Set from OpenSSL's info callback when the handshake completes.
     var negotiatedVersion = ""
     var negotiatedCipher = ""
@@ -95,8 +97,8 @@ final class CurlTransfer: @unchecked Sendable {
         set(CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
         set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.timeout.milliseconds))
         set(CURLOPT_FOLLOWLOCATION, 0)
-        // No proxy from the environment unless asked: a probe must reach the target itself.
-        set(CURLOPT_PROXY, request.proxy ?? "")
+        // No proxy from the environment: a probe goes where its configuration says.
+        configureProxy(h, &results)
         set(CURLOPT_DNS_CACHE_TIMEOUT, 0)
         if request.http11 { set(CURLOPT_HTTP_VERSION, EWSCURL_HTTP_VERSION_1_1) }
         // Without a scope a connection would linger in the shared pool where another probe could
@@ -108,7 +110,8 @@ final class CurlTransfer: @unchecked Sendable {
         if policy.isConnectOnly { set(CURLOPT_CONNECT_ONLY, 1) }
         // "host!" makes curl bind to the address itself, never look it up as an interface name.
         if let source = request.sourceAddress { set(CURLOPT_INTERFACE, "host!\(source)") }
-        if let address = request.pinnedAddress, let url = EndpointURL(request.url) {
+        // Through a proxy the proxy resolves the origin: a pin is the proxy's own address.
+        if request.proxy == nil, let address = request.pinnedAddress, let url = EndpointURL(request.url) {
             let entry = "\(IPAddress.bracketed(url.host)):\(url.port):\(IPAddress.bracketed(address)):\(url.port)"
             connectToList = curl_slist_append(nil, entry)
             results.append(ewscurl_setopt_ptr(h, CURLOPT_CONNECT_TO, connectToList))
@@ -173,6 +176,20 @@ final class CurlTransfer: @unchecked Sendable {
         return results.first { $0 != CURLE_OK } ?? CURLE_OK
     }
 
+    /// The CONNECT tunnel: to the proxy's resolved address, Basic or NTLM only after a 407 asks
+    /// for it, and an empty no-proxy list so `NO_PROXY` in the environment cannot bypass it.
+    private func configureProxy(_ h: UnsafeMutableRawPointer, _ results: inout [CURLcode]) {
+        func set(_ option: CURLoption, _ value: String) { results.append(value.withCString { ewscurl_setopt_ptr(h, option, $0) }) }
+        guard let proxy = request.proxy else { return set(CURLOPT_PROXY, "") }
+        set(CURLOPT_PROXY, proxy.curlURL)
+        set(CURLOPT_NOPROXY, "")
+        results.append(ewscurl_setopt_long(h, CURLOPT_HTTPPROXYTUNNEL, 1))
+        guard let credentials = proxy.credentials else { return }
+        set(CURLOPT_PROXYUSERNAME, credentials.username)
+        set(CURLOPT_PROXYPASSWORD, credentials.password.reveal())
+        results.append(ewscurl_setopt_long(h, CURLOPT_PROXYAUTH, EWSCURL_PROXYAUTH_BASIC_NTLM))
+    }
+
     // MARK: callbacks (loop thread)
 
     fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -192,7 +209,11 @@ final class CurlTransfer: @unchecked Sendable {
             headersTooLarge = true
             return false
         }
-        head.add(line: ResponseHead.stripped(bytes))
+        let line = ResponseHead.stripped(bytes)
+        if request.proxy != nil, line.count > 19, ResponseHead.sameName(ResponseHead.trimmed(line[0..<19]), "Proxy-Authenticate:") {
+            proxySchemes += AuthChallengeParser.parse(ResponseHead.trimmed(line[19...])).map(\.scheme)
+        }
+        head.add(line: line)
         return true
     }
 
@@ -204,7 +225,16 @@ final class CurlTransfer: @unchecked Sendable {
     /// connection (and its SSL object) is detached from it.
     func captureFacts() {
         guard let h = easy else { return }
-        facts = (readTimings(h), readConnection(h), readTLS(h))
+        var (timings, connection) = (readTimings(h), readConnection(h))
+        if request.proxy != nil {
+            // The proxy's answer to CONNECT (0: none came); the tunnel is open once it was 2xx.
+            let status = CurlInfo(handle: h).long(CURLINFO_HTTP_CONNECTCODE)
+            var outcome = ProxyOutcome(status: status == 0 ? nil : status)
+            outcome.offeredSchemes = proxySchemes
+            if (200..<300).contains(status) { outcome.tunnelSeconds = timings.connect }
+            connection.proxy = outcome
+        }
+        facts = (timings, connection, readTLS(h))
     }
 
     func finish(code: CURLcode, cancelled: Bool) {

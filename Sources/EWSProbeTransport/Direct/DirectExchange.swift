@@ -23,6 +23,8 @@ final class DirectExchange: @unchecked Sendable {
     let request: HTTPRequest
     let url: EndpointURL
     let address: String
+    /// The port connected to: the URL's, or the proxy's when the stream is a CONNECT tunnel.
+    let port: Int
     let deadline: ContinuousClock.Instant
     let cancelled = Atomic<Bool>(false)
     /// Called once on the loop thread with the outcome; set before the exchange is submitted.
@@ -48,6 +50,9 @@ final class DirectExchange: @unchecked Sendable {
     let connectOnly: Bool
     /// How the stream is secured before the HTTP exchange (or instead of one).
     let security: StreamSecurity
+    /// The preamble's own state (a proxy's authentication takes rounds) and what it sends next.
+    private var preamble: (any StreamPreamble)?
+    private var preambleRequest: [UInt8] = []
     private var preambleSent = 0
     private var preambleReceived: [UInt8] = []
 
@@ -57,11 +62,14 @@ final class DirectExchange: @unchecked Sendable {
         self.request = request
         self.url = url
         self.address = address
+        port = request.proxy?.port ?? url.port
+        preamble = security.preamble
+        preambleRequest = preamble?.request ?? []
         deadline = ContinuousClock.now + request.timeout
         reader = ResponseReader(
             headerLimit: ResponseReader.headerByteLimit, bodyLimit: request.bodyLimit, bodyExpected: request.method != "HEAD")
         connection.peerAddress = address
-        connection.peerPort = url.port
+        connection.peerPort = port
     }
 
     var isFinished: Bool { stage == .finished }
@@ -81,7 +89,7 @@ final class DirectExchange: @unchecked Sendable {
             return fail(.other, "Couldn't bind to '\(source)': \(String(cString: strerror(errno)))", errno: errno)
         }
         // The routing sends only address literals here; anything else fails as an invalid argument.
-        guard let peer = SocketAddress(ip: address, port: UInt16(url.port)) else { return connectFailed(EINVAL) }
+        guard let peer = SocketAddress(ip: address, port: UInt16(port)) else { return connectFailed(EINVAL) }
         let rc = peer.withSockaddr { connect(fd, $0, $1) }
         if rc == 0 {
             connected()
@@ -133,7 +141,7 @@ final class DirectExchange: @unchecked Sendable {
         }
         (connection.localAddress, connection.localPort) = Self.describe(local)
         connection.newConnections = 1
-        if security.preamble != nil {
+        if preamble != nil {
             stage = .preambleSending
             interest = Int16(POLLOUT)
             sendPreamble()
@@ -158,8 +166,7 @@ final class DirectExchange: @unchecked Sendable {
     }
 
     private func sendPreamble() {
-        guard let preamble = security.preamble else { return }
-        let bytes = preamble.request
+        let bytes = preambleRequest
         while preambleSent < bytes.count {
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + preambleSent, bytes.count - preambleSent, Int32(MSG_NOSIGNAL))
@@ -176,7 +183,7 @@ final class DirectExchange: @unchecked Sendable {
     }
 
     private func receivePreamble(_ buffer: UnsafeMutableRawBufferPointer) {
-        guard let preamble = security.preamble else { return }
+        guard preamble != nil else { return }
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
@@ -185,10 +192,22 @@ final class DirectExchange: @unchecked Sendable {
                 return fail(.protocolError, "No answer to the preamble: \(reason)", errno: n == 0 ? 0 : errno)
             }
             preambleReceived.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            switch preamble.verdict(preambleReceived) {
+            let verdict = preamble!.verdict(preambleReceived)
+            connection.proxy = preamble?.proxyOutcome
+            switch verdict {
             case .needMore: continue
             case .refused(let reason): return fail(.protocolError, reason, errno: 0)
+            case .again(let next, let reconnect):
+                preambleRequest = next
+                preambleSent = 0
+                preambleReceived = []
+                if reconnect { return reopen() }
+                stage = .preambleSending
+                interest = Int16(POLLOUT)
+                return sendPreamble()
             case .proceed(let consumed):
+                // The tunnel is open once the proxy said 2xx, whatever follows (curl counts so too).
+                connection.proxy?.tunnelSeconds = elapsed
                 // Bytes past the answer would belong to the next protocol, which speaks first.
                 guard consumed == preambleReceived.count else {
                     return fail(.protocolError, "the peer sent data after its answer to the preamble", errno: 0)
@@ -197,6 +216,15 @@ final class DirectExchange: @unchecked Sendable {
                 return secure()
             }
         }
+    }
+
+    /// The peer closed after its answer (a proxy's 407 with `Connection: close`): the next round
+    /// goes on a new connection to the same address.
+    private func reopen() {
+        close(fd)
+        fd = -1
+        stage = .connecting
+        begin()
     }
 
     private func connectFailed(_ code: Int32) {

@@ -6,6 +6,8 @@ public struct ConnectionFacts: Sendable, Equatable {
     public var localPort: Int = 0
     /// New connections this exchange opened: 0 means it ran on a reused connection.
     public var newConnections: Int = 0
+    /// The proxy's answers to CONNECT, when the connection went through one.
+    public var proxy: ProxyOutcome?
 
     public init() {}
 

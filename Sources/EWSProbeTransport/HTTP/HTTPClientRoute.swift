@@ -4,14 +4,15 @@
 public enum HTTPClientRoute: Sendable, Equatable {
     /// `DirectExchange` on the direct loop: one connection of its own to a pinned address.
     case direct
-    /// `CurlTransfer` on the curl loop: pools, proxies, verified TLS, zoned IPv6, other methods.
+    /// `CurlTransfer` on the curl loop: pools, verified TLS, zoned IPv6, other methods (through a
+    /// proxy too: both clients tunnel).
     case curl
 
     /// The one place the choice is made.
     public static func choose(for request: HTTPRequest, policy: ConnectionPolicy) -> HTTPClientRoute {
         if case .pooled = policy { return .curl }
         // An IPv6 pin with a zone (`fe80::1%eth0`) stays with libcurl, which resolves the zone.
-        guard let pin = request.pinnedAddress, !pin.contains("%"), (request.proxy ?? "").isEmpty, request.http11 else {
+        guard let pin = request.proxy?.connectAddress ?? request.pinnedAddress, !pin.contains("%"), request.http11 else {
             return .curl
         }
         // The direct client never verifies: it serves verified exchanges only over plain http.

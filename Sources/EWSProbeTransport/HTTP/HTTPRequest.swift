@@ -18,7 +18,8 @@ public struct HTTPRequest: Sendable {
     /// When false the transfer goes on despite a bad certificate; the verification verdict is
     /// still reported in `TLSFacts.verifyResult`.
     public var verifyPeer: Bool
-    public var proxy: String?
+    /// The outbound proxy every connection of this exchange tunnels through (CONNECT).
+    public var proxy: ProxyRoute?
     /// Bytes of body kept; past this the transfer stops and `bodyTruncated` is set.
     public var bodyLimit: Int
     /// Ask libcurl for the presented certificate chain.
@@ -33,7 +34,7 @@ public struct HTTPRequest: Sendable {
     public init(
         url: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeout: Duration = .seconds(10), pinnedAddress: String? = nil,
-        http11: Bool = true, caFile: String? = nil, verifyPeer: Bool = true, proxy: String? = nil,
+        http11: Bool = true, caFile: String? = nil, verifyPeer: Bool = true, proxy: ProxyRoute? = nil,
         bodyLimit: Int = 256 * 1024, captureCertificates: Bool = false
     ) {
         self.url = url

@@ -19,7 +19,9 @@ public struct Transport: HTTPTransport {
     public func exchange(_ request: HTTPRequest, policy: ConnectionPolicy, route: HTTPClientRoute) async throws(TransportError)
         -> HTTPResponse
     {
-        if route == .direct, let address = request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url) {
+        if route == .direct, let address = request.proxy?.connectAddress ?? request.pinnedAddress,
+            let url = request.endpoint ?? EndpointURL(request.url)
+        {
             return try await direct.perform(
                 request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly)
         }
@@ -30,8 +32,8 @@ public struct Transport: HTTPTransport {
     /// proxy, a zoned IPv6 pin) runs in a task of its own and publishes it with the answer.
     public func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange {
         let pending = PendingExchange(isTLS: request.url.lowercased().hasPrefix("https:"))
-        if HTTPClientRoute.choose(for: request, policy: policy) == .direct, let address = request.pinnedAddress,
-            let url = request.endpoint ?? EndpointURL(request.url)
+        if HTTPClientRoute.choose(for: request, policy: policy) == .direct,
+            let address = request.proxy?.connectAddress ?? request.pinnedAddress, let url = request.endpoint ?? EndpointURL(request.url)
         {
             direct.start(
                 request, url: url, address: address, security: Self.security(request, url), connectOnly: policy.isConnectOnly,
@@ -49,8 +51,14 @@ public struct Transport: HTTPTransport {
         return pending
     }
 
+    /// Through a proxy, every connection is a CONNECT tunnel first (then TLS to the origin
+    /// inside it): the one place the direct client's streams get the proxy.
     static func security(_ request: HTTPRequest, _ url: EndpointURL) -> StreamSecurity {
-        url.isTLS ? .tls(serverName: url.host, legacy: request.allowLegacyTLS) : .plain
+        guard let proxy = request.proxy else {
+            return url.isTLS ? .tls(serverName: url.host, legacy: request.allowLegacyTLS) : .plain
+        }
+        let tunnel = ProxyTunnel(host: url.host, port: url.port, credentials: proxy.credentials)
+        return url.isTLS ? .preambleThenTLS(tunnel, serverName: url.host, legacy: request.allowLegacyTLS) : .preamble(tunnel)
     }
 
     /// Opens a stream to `address`:`port` secured as `security` and closes it once open: what
