@@ -13,9 +13,21 @@ struct ProxyTunnelFailure {
         guard let proxy = ctx.target.proxy, error.kind != .cancelled else { return nil }
         let outcome = error.connection.proxy ?? ProxyOutcome()
         guard !outcome.tunnelOpen else { return nil }
-        reason = Self.reason(outcome, error, credentials: proxy.username != nil)
+        reason = Self.reason(outcome, error, credentials: ctx.proxyRoute(through: nil)?.credentials != nil)
         let status = outcome.status.map { "answered CONNECT with \($0)" } ?? "gave no tunnel"
         summary = "no tunnel through the proxy \(proxy.host):\(proxy.port): it \(status) (\(error.message))"
+        if let note = Self.unreadablePassword(ctx) { summary += "; \(note)" }
+    }
+
+    /// Why configured proxy credentials were not sent: their password could not be read.
+    static func unreadablePassword(_ ctx: ProbeContext) -> String? {
+        guard ctx.target.proxy?.username != nil else { return nil }
+        do {
+            _ = try ctx.proxyPassword()
+            return nil
+        } catch {
+            return "the proxy credentials were not sent: \(error)"
+        }
     }
 
     /// The contract's proxy reasons: no connection to the proxy, then what it said to CONNECT.

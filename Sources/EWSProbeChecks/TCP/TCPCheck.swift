@@ -71,9 +71,11 @@ public struct TCPCheck: Check {
             }
         }
         let attempts = await AddressFanOut.map(addresses, attempt)
-        return TCPReport(partialFailure: partialFailure).render(
+        var result = TCPReport(partialFailure: partialFailure).render(
             attempts, port: url.port, durationSeconds: timer.elapsed, proxy: ctx.target.proxy,
             origin: "\(IPAddress.bracketed(url.host)):\(url.port)")
+        if result.status != .pass, let note = ProxyTunnelFailure.unreadablePassword(ctx) { result.summary += "; \(note)" }
+        return result
     }
 
     static func ms(_ seconds: Double) -> String {
