@@ -140,7 +140,6 @@ import Testing
         let stayWithCurl: [(String, @Sendable (inout HTTPRequest) -> Void)] = [
             ("an IPv6 zone, which libcurl resolves", { $0.pinnedAddress = "fe80::1%lo" }),
             ("no pinned address", { $0.pinnedAddress = nil }),
-            ("a proxy", { $0.proxy = "http://127.0.0.1:3128" }),
             ("verification over https", { $0.verifyPeer = true }),
             ("a method other than GET, POST, HEAD", { $0.method = "PUT" }),
         ]
@@ -151,6 +150,11 @@ import Testing
         }
         let scope = ProbeRuntime.test.transport.makeScope()
         #expect(HTTPClientRoute.choose(for: request, policy: .pooled(scope)) == .curl, "a request that shares a connection")
+        // Both clients tunnel: a proxy keeps the direct client (its handshake comes early).
+        var proxied = request
+        proxied.proxy = ProxyRoute(host: "proxy.lab.test", port: 3128, address: "127.0.0.1")
+        proxied.pinnedAddress = nil
+        #expect(HTTPClientRoute.choose(for: proxied, policy: .oneShot) == .direct, "a proxy")
         request.verifyPeer = true
         request.url = "http://mail.lab.test/EWS/Exchange.asmx"
         #expect(HTTPClientRoute.choose(for: request, policy: .oneShot) == .direct, "plain http has nothing to verify")
