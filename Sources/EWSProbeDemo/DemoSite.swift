@@ -86,7 +86,9 @@ public enum DemoSite {
     /// which stands in for a farm node that is down; `closedPort` stands in for a firewall.
     /// Every target over HTTPS, as the product is used: the site's certificate comes from the
     /// demo CA (`caFile`), so the healthy target passes `tls` too.
-    public static func config(sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, directory: DemoDirectory? = nil) -> String {
+    public static func config(
+        sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, directory: DemoDirectory? = nil, proxy: DemoProxy? = nil
+    ) -> String {
         """
         global:
           interval: 15s
@@ -100,7 +102,7 @@ public enum DemoSite {
             ca_file: \(caFile)
           https_node:
             checks: [dns, tcp, tls, auth_methods]
-        \(directory?.moduleYAML ?? "")targets:
+        \(proxy.map { proxyModule($0, caFile: caFile) } ?? "")\(directory?.moduleYAML ?? "")targets:
           - name: demo-healthy
             url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
             module: cloud_connector
@@ -136,7 +138,28 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
-        \(directory?.targetsYAML() ?? "")
+        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(directory?.targetsYAML() ?? "")
+        """
+    }
+
+    /// The healthy site again, through the demo's own authenticating CONNECT proxy.
+    static func proxyModule(_ proxy: DemoProxy, caFile: String) -> String {
+        """
+          via_proxy:
+            checks: [dns, tcp, tls, auth_methods, forms_auth]
+            ca_file: \(caFile)
+            proxy: {url: "http://127.0.0.1:\(proxy.port)", username: \(DemoProxy.username), password_file: \(proxy.passwordFile)}
+
+        """
+    }
+
+    static func proxyTarget(sitePort: Int) -> String {
+        """
+          - name: demo-via-proxy
+            url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
+            module: via_proxy
+            labels: {site: demo}
+
         """
     }
 

@@ -114,7 +114,7 @@ import Testing
         let text = try await Self.waitFor(port, seconds: 25) {
             $0.contains("ewsprobe_lb_backends") && $0.contains("ewsprobe_tls_fault_info") && $0.contains("ewsprobe_forms_login_detected")
                 && $0.contains("ewsprobe_http_duration_seconds") && $0.contains("ewsprobe_ldap_password_expiry_timestamp_seconds")
-                && $0.contains("ewsprobe_ldap_clock_skew_seconds")
+                && $0.contains("ewsprobe_ldap_clock_skew_seconds") && $0.contains("ewsprobe_proxy_connect_seconds")
         }
         let exposed = Self.metricNames(in: text)
         for name in used {

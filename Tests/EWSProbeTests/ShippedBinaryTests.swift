@@ -148,6 +148,7 @@ import Testing
         let expected: [(String, (check: String, reason: String)?)] = [
             ("demo-healthy", nil),
             ("demo-directory-healthy", nil),
+            ("demo-via-proxy", nil),
             ("demo-one-node-down", ("tcp", "refused")),
             ("demo-basic-disabled", ("auth_methods", "basic_not_offered")),
             ("demo-forms-login", ("forms_auth", "forms_login_detected")),
