@@ -67,20 +67,19 @@ public final class ProbeContext: Sendable {
     /// The target's password, read once per run: the checks that send it and the redaction of
     /// the run's results then know the same value, even when the file is rotated meanwhile.
     public func password() throws(SecretError) -> Secret? {
-        guard let reference = target.password else { return nil }
-        let result = loadedPassword.withLock { loaded in
-            if let loaded { return loaded }
-            let result = Result { () throws(SecretError) in try reference.load() }
-            loaded = result
-            return result
-        }
-        return try result.get()
+        try Self.loadOnce(target.password, loadedPassword)
     }
 
     /// The proxy account's password, read once per run as the target's is.
     public func proxyPassword() throws(SecretError) -> Secret? {
-        guard let reference = target.proxy?.password else { return nil }
-        let result = loadedProxyPassword.withLock { loaded in
+        try Self.loadOnce(target.proxy?.password, loadedProxyPassword)
+    }
+
+    private static func loadOnce(
+        _ reference: SecretReference?, _ cache: borrowing Mutex<Result<Secret, SecretError>?>
+    ) throws(SecretError) -> Secret? {
+        guard let reference else { return nil }
+        let result = cache.withLock { loaded in
             if let loaded { return loaded }
             let result = Result { () throws(SecretError) in try reference.load() }
             loaded = result
