@@ -13,6 +13,12 @@ if [ "${1:-}" = "--asan" ]; then
   scratch=.build-asan
   flags=(-Xswiftc -sanitize=address)
 fi
+# With --curl-only: the same release build with every exchange on libcurl (.build-curlonly), the
+# baseline Benchmarks/clients.sh measures the direct client against.
+if [ "${1:-}" = "--curl-only" ]; then
+  scratch=.build-curlonly
+  flags+=(-Xswiftc -DEWSPROBE_CURL_ONLY)
+fi
 # Each scratch path resolves on its own; seeding it from the debug build's checkouts keeps it
 # offline and skips cloning every dependency again.
 if [ ! -d "$scratch/checkouts" ] && [ -d .build/checkouts ] && [ -f .build/workspace-state.json ]; then

@@ -7,8 +7,8 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# lab_tls DIR PORT: nginx on 127.0.0.1:PORT with an ECDSA P-256 certificate for mail.bench.test
-# (CA in DIR/ca.pem), answering every request like on-premises Exchange EWS: 401 with
+# lab_tls DIR PORT [SAN]: nginx on 127.0.0.1:PORT with an ECDSA P-256 certificate for mail.bench.test
+# (or SAN, openssl's syntax; CA in DIR/ca.pem), answering every request like on-premises Exchange EWS: 401 with
 # Negotiate, NTLM and Basic. Prints nginx's PID.
 # lab_pki WORK CN SAN: a root (WORK/ca.pem) and a leaf for CN (WORK/leaf.pem, leaf.key), 90 days.
 lab_pki() {
@@ -23,8 +23,8 @@ lab_pki() {
 }
 
 lab_tls() {
-  local work=$1 nginx_port=$2
-  lab_pki "$work" mail.bench.test DNS:mail.bench.test
+  local work=$1 nginx_port=$2 san=${3:-DNS:mail.bench.test}
+  lab_pki "$work" mail.bench.test "$san"
   mkdir -p "$work/nginx/logs"
   cat >"$work/nginx/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; error_log $work/nginx/logs/error.log; pid $work/nginx/pid;

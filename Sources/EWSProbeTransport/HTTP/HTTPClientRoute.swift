@@ -10,6 +10,11 @@ public enum HTTPClientRoute: Sendable, Equatable {
 
     /// The one place the choice is made.
     public static func choose(for request: HTTPRequest, policy: ConnectionPolicy) -> HTTPClientRoute {
+        #if EWSPROBE_CURL_ONLY
+            // A build for Benchmarks/clients.sh only: what the direct client saves is measured
+            // against this build, where libcurl runs every exchange.
+            return .curl
+        #endif
         if case .pooled = policy { return .curl }
         // An IPv6 pin with a zone (`fe80::1%eth0`) stays with libcurl, which resolves the zone.
         guard let pin = request.proxy?.connectAddress ?? request.pinnedAddress, !pin.contains("%"), request.http11 else {
