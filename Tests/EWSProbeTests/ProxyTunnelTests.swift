@@ -135,4 +135,17 @@ import Testing
         #expect(byName["b"]?.proxy == nil)
         #expect(byName["c"]?.proxy?.host == "10.1.2.3" && byName["c"]?.proxy?.port == 8080 && byName["c"]?.proxy?.username == nil)
     }
+
+    @Test func aReadableProxyPasswordFileIsAWarning() throws {
+        let file = try DirectoryLab.passwordFile("Pr0xy-Pass!")
+        chmod(file, 0o644)
+        let yaml = """
+            targets:
+              - url: https://mail.example.com/EWS/Exchange.asmx
+                proxy: {url: "http://proxy.example.com:3128", username: svc, password_file: \(file)}
+            """
+        let config = try ConfigLoader.load(yaml: yaml, name: "w.yml")
+        #expect(config.warnings.count == 1 && config.warnings.first?.line == 3, "\(config.warnings)")
+        #expect(config.warnings.first?.message.contains("proxy password file") == true)
+    }
 }

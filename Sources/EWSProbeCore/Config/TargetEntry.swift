@@ -8,6 +8,7 @@ struct TargetEntry {
     private(set) var moduleSection: YAMLSection?
     private var usernameSection: YAMLSection?
     private var passwordSection: YAMLSection?
+    private var proxySection: YAMLSection?
     private var mailboxSection: YAMLSection?
 
     /// `names` holds the target names seen so far, with their lines.
@@ -56,7 +57,9 @@ struct TargetEntry {
         case "resolve": spec.resolve = try ConfigLoader.pins(value)
         case "ca_file": spec.caFile = try ConfigLoader.readableFile(value)
         case "source_address": spec.sourceAddress = try value.sourceAddress()
-        case "proxy": spec.proxy = try value.proxySettings()
+        case "proxy":
+            spec.proxy = try value.proxySettings()
+            proxySection = value
         case "username":
             spec.username = try value.nonEmptyString()
             usernameSection = value
@@ -117,6 +120,12 @@ struct TargetEntry {
                 ConfigWarning(
                     file: section.file, line: section.line, key: section.path,
                     message: "password file is readable by group or others (chmod 600)"))
+        }
+        if let password = spec.proxy?.password, password.isWorldReadable, let section = proxySection {
+            warnings.append(
+                ConfigWarning(
+                    file: section.file, line: section.line, key: section.path,
+                    message: "proxy password file is readable by group or others (chmod 600)"))
         }
         return warnings
     }
