@@ -1,6 +1,7 @@
 /// Which of the two HTTP clients serves an exchange. libcurl serves everything; the direct
 /// client serves the single-connection exchanges it can do exactly as libcurl would, because
-/// its shared SSL_CTX saves about a tenth of a probe (libcurl builds one per connection).
+/// its shared SSL_CTX saves a fifth of a scheduled probe's CPU (libcurl builds one per
+/// connection; Benchmarks/clients.sh, README "Design").
 public enum HTTPClientRoute: Sendable, Equatable {
     /// `DirectExchange` on the direct loop: one connection of its own to a pinned address.
     case direct
