@@ -48,6 +48,15 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if case .proceed(let consumed) = HTTPConnectPreamble(host: "h", port: 1).verdict(Array(bytes.dropFirst())) {
             precondition(consumed <= bytes.count - 1, "consumed past the answer")
         }
+        // The proxy tunnel's rounds: answers separated by NUL bytes, fed while it asks for more.
+        let credentials = ProxyCredentials(username: "D\\u", password: Secret("p"))
+        var tunnel = ProxyTunnel(host: "h", port: 443, credentials: step % 3 == 0 ? nil : credentials)
+        var rounds = 0
+        for answer in bytes.dropFirst().split(separator: 0, omittingEmptySubsequences: false) {
+            guard case .again = tunnel.verdict(Array(answer)) else { break }
+            rounds += 1
+            precondition(rounds < ProxyTunnel.roundLimit, "the tunnel went round past its limit")
+        }
     #elseif FUZZ_LDAP
         // A directory's answer to StartTLS, whole and in every prefix (how it arrives).
         let preamble = LDAPStartTLSPreamble()

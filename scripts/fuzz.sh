@@ -27,8 +27,8 @@ case "$target" in
   www_authenticate) flag=FUZZ_AUTH; files="$T/Auth/AuthChallengeParser.swift" ;;
   soap_response) flag=FUZZ_SOAP; files="$C/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$C/FormsAuth/FormsLoginClassifier.swift" ;;
-  http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift" ;;
-  ldap_response) flag=FUZZ_LDAP; files="$T/Connect/BERElement.swift $T/Connect/LDAPStartTLSPreamble.swift $T/Connect/StreamPreamble.swift" ;;
+  http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift $T/Proxy/ProxyOutcome.swift $T/Proxy/ProxyRoute.swift $T/Proxy/ProxyTunnel.swift $T/Auth/AuthChallengeParser.swift $T/Auth/NTLMMessages.swift $T/Auth/NTLMCrypto.swift $T/Auth/Secret.swift" ;;
+  ldap_response) flag=FUZZ_LDAP; files="$T/Connect/BERElement.swift $T/Connect/LDAPStartTLSPreamble.swift $T/Connect/StreamPreamble.swift $T/Proxy/ProxyOutcome.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
 esac
 rm -f "$out/fuzz-$target"
