@@ -24,17 +24,17 @@ user=bench password=Bench-Proxy-Pass-1
 printf '%s' "$password" >"$work/proxy.password"
 chmod 600 "$work/proxy.password"
 
-start_proxy() { # mode [args] -> port; the lab stops when its stdin (a sleep) ends or it is killed
-  local p dir
-  p=$(port)
-  dir="$work/proxy-$1"
-  python3 Tests/EWSProbeTests/Support/proxy_lab.py "$@" --port "$p" --dir "$dir" >"$work/$1.log" 2>&1 &
+start_proxy() { # port mode [args]; runs in this shell so the exit trap stops it
+  local p=$1
+  shift
+  python3 Tests/EWSProbeTests/Support/proxy_lab.py "$@" --port "$p" --dir "$work/proxy-$1" >"$work/$1.log" 2>&1 &
   pids+=($!)
   wait_port "$p"
-  echo "$p"
 }
-SQUID=$(start_proxy squid-basic --user "$user" --password "$password")
-TINY=$(start_proxy tinyproxy)
+SQUID=$(port)
+TINY=$(port)
+start_proxy "$SQUID" squid-basic --user "$user" --password "$password"
+start_proxy "$TINY" tinyproxy
 
 config() { # name proxy-yaml
   { echo "global: {interval: 3600s, timeout: 5s}"

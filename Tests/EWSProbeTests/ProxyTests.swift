@@ -43,8 +43,6 @@ import Testing
         }
     }
 
-    static let origin = Result { try Origin() }
-
     static func squidBasic() throws -> ProxyLab {
         try ProxyLab(
             ["squid-basic"], extra: ["--deny-host", denied, "--host", "\(host)=127.0.0.1", "--host", "\(denied)=127.0.0.1"])
@@ -71,7 +69,8 @@ import Testing
     /// squid with Basic: each contract reason from the proxy's own answer, and curl through the
     /// same squid gets the same CONNECT status in every case.
     @Test func squidBasicGivesEveryProxyReason() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let squid = try Self.squidBasic()
         defer { squid.stop() }
         let good = try ProxyLab.settings(squid.url)
@@ -118,7 +117,8 @@ import Testing
     /// handshake on the CONNECT connection and libcurl's (the login) both get through; a wrong
     /// password is rejected; curl --proxy-ntlm agrees.
     @Test func squidNTLMProxyAuthentication() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let squid = try ProxyLab(["squid-ntlm"])
         defer { squid.stop() }
         let url = origin.url("127.0.0.1")
@@ -149,7 +149,8 @@ import Testing
 
     /// tinyproxy without authentication: the tunnel opens with no credentials configured.
     @Test func tinyproxyWithoutAuthentication() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let tinyproxy = try ProxyLab(["tinyproxy"])
         defer { tinyproxy.stop() }
         let url = origin.url("127.0.0.1")
@@ -161,7 +162,8 @@ import Testing
     /// Both HTTP clients tunnel through the same connector contract: the same request through
     /// squid on the direct client and on libcurl gets the same status and the same proxy facts.
     @Test func bothClientsTunnelAlike() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let squid = try Self.squidBasic()
         defer { squid.stop() }
         for password in [ProxyLab.password, "not-the-password"] {
@@ -187,7 +189,8 @@ import Testing
     /// 127.0.0.9, so the origin's log (every request from squid, 127.0.0.1) and squid's (every
     /// CONNECT from 127.0.0.9) show it.
     @Test func everyConnectionGoesThroughTheProxy() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let squid = try Self.squidBasic()
         defer { squid.stop() }
         let before = origin.clients().count
@@ -211,7 +214,8 @@ import Testing
     /// scheme, 407 forever to NTLM, 502. Each ends within the timeout with a reason; the proxy
     /// password appears nowhere in what the run reports.
     @Test func hostileProxies() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let cases: [([String], String, String?)] = [
             // mode, tcp's reason (pass: ""), tls's reason
             (["silent"], "proxy_tunnel_failed", nil),
@@ -243,7 +247,8 @@ import Testing
     /// The environment never routes a probe: HTTPS_PROXY and NO_PROXY naming a dead proxy change
     /// nothing, and `no_proxy` in the configuration sends a host direct.
     @Test func environmentIsIgnoredAndNoProxyGoesDirect() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let dead = "http://127.0.0.1:\(LabNetwork.freePort())"
         let run = try CommandLineTests.run(
             [
@@ -270,7 +275,8 @@ import Testing
     /// The CLI's flags against squid, in the shipped binary: the tunnel and its reason in JSON,
     /// the proxy password nowhere in what it prints.
     @Test func cliFlags() async throws {
-        let origin = try Self.origin.get()
+        let origin = try Origin()
+        defer { origin.nginx.stop() }
         let squid = try Self.squidBasic()
         defer { squid.stop() }
         let passwordFile = try DirectoryLab.passwordFile(ProxyLab.password)
