@@ -85,6 +85,11 @@ import Testing
             return
         }
         #expect(required.contains("no proxy credentials"))
+        #expect(unknown.outcome.offersNoKnownScheme)
+        // A proxy's thousand schemes reach no summary: the distinct first eight are kept.
+        var crowded = ProxyTunnel(host: "h", port: 443, credentials: nil)
+        _ = crowded.verdict(Self.answer(407, (0..<1000).map { "Proxy-Authenticate: X\($0 % 500)" }))
+        #expect(crowded.outcome.offeredSchemes == (0..<8).map { "X\($0)" })
         var denied = ProxyTunnel(host: "h", port: 443, credentials: Self.credentials)
         #expect(denied.verdict(Self.answer(403)) == .refused("the proxy answered CONNECT with status 403"))
         var endless = ProxyTunnel(host: "h", port: 443, credentials: nil)

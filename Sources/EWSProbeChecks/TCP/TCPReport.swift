@@ -122,7 +122,7 @@ struct TCPReport {
         case "proxy_auth_rejected":
             let sent = first.proxy?.schemeUsed.map { "\($0) credentials" } ?? "the credentials"
             problem =
-                first.proxy?.schemeUsed == nil && !offered.isEmpty && first.failure!.message.contains("does not speak")
+                first.proxy?.offersNoKnownScheme == true
                 ? "\(via) asks for authentication ewsprobe does not speak (offers \(offered)): no credentials were sent"
                 : "\(via) answered 407 to \(sent) (offers \(offered.isEmpty ? "no scheme" : offered))"
         case "proxy_denied": problem = "\(via) refuses CONNECT to \(origin) (403: its access rules)"

@@ -230,7 +230,7 @@ final class CurlTransfer: @unchecked Sendable {
             // The proxy's answer to CONNECT (0: none came); the tunnel is open once it was 2xx.
             let status = CurlInfo(handle: h).long(CURLINFO_HTTP_CONNECTCODE)
             var outcome = ProxyOutcome(status: status == 0 ? nil : status)
-            outcome.offeredSchemes = proxySchemes
+            outcome.offer(proxySchemes)
             if (200..<300).contains(status) { outcome.tunnelSeconds = timings.connect }
             connection.proxy = outcome
         }

@@ -5,12 +5,13 @@ public struct ProxyOutcome: Sendable, Equatable {
     public var status: Int?
     /// Seconds from the start until the tunnel was open (nil: it never opened).
     public var tunnelSeconds: Double?
-    /// The schemes of every `Proxy-Authenticate` the proxy sent, as it wrote them.
-    public var offeredSchemes: [String] = []
+    /// The distinct schemes of the proxy's `Proxy-Authenticate` headers, as it wrote them, at
+    /// most `schemeLimit` (a proxy's words reach summaries and JSON: a hostile one could send
+    /// thousands).
+    public private(set) var offeredSchemes: [String] = []
+    static let schemeLimit = 8
     /// The scheme whose credentials were sent ("Basic", "NTLM"); nil: none were.
     public var schemeUsed: String?
-    /// Why the tunnel did not open, when the answer alone does not say (garbage, a loop).
-    public var problem: String?
 
     public init(status: Int? = nil, tunnelSeconds: Double? = nil) {
         self.status = status
@@ -18,4 +19,17 @@ public struct ProxyOutcome: Sendable, Equatable {
     }
 
     public var tunnelOpen: Bool { tunnelSeconds != nil }
+
+    /// Replaces the offered schemes with those of the proxy's latest answer.
+    public mutating func offer(_ schemes: [String]) {
+        offeredSchemes = []
+        for scheme in schemes where offeredSchemes.count < Self.schemeLimit {
+            if !offeredSchemes.contains(where: { $0.lowercased() == scheme.lowercased() }) { offeredSchemes.append(scheme) }
+        }
+    }
+
+    /// The proxy asked only for schemes ewsprobe does not speak (so no credentials could go).
+    public var offersNoKnownScheme: Bool {
+        !offeredSchemes.isEmpty && !offeredSchemes.contains { ["ntlm", "negotiate", "basic"].contains($0.lowercased()) }
+    }
 }

@@ -37,21 +37,21 @@ public struct ProxyTunnel: StreamPreamble {
 
     public mutating func verdict(_ received: [UInt8]) -> PreambleVerdict {
         guard let end = HTTPConnectPreamble.headEnd(received) else {
-            return received.count > Self.answerLimit ? refuse("the proxy's answer has no end of header") : .needMore
+            return received.count > Self.answerLimit ? .refused("the proxy's answer has no end of header") : .needMore
         }
-        guard let answer = ProxyAnswer(head: received[..<end]) else { return refuse("not an HTTP proxy answer") }
+        guard let answer = ProxyAnswer(head: received[..<end]) else { return .refused("not an HTTP proxy answer") }
         outcome.status = answer.status
-        outcome.offeredSchemes = answer.challenges.map(\.scheme)
+        outcome.offer(answer.challenges.map(\.scheme))
         // A 2xx to CONNECT has no body: the tunnel starts right after the head.
         if (200..<300).contains(answer.status) { return .proceed(consumed: end) }
         // A refusal's body is read whole, so a next round on this connection starts clean.
         if let length = answer.contentLength {
-            guard length <= Self.answerLimit else { return refuse("the proxy's answer is too large") }
+            guard length <= Self.answerLimit else { return .refused("the proxy's answer is too large") }
             if received.count - end < length { return .needMore }
         }
         rounds += 1
         guard answer.status == 407 else { return .refused("the proxy answered CONNECT with status \(answer.status)") }
-        guard rounds < Self.roundLimit else { return refuse("the proxy asked for authentication \(rounds) times") }
+        guard rounds < Self.roundLimit else { return .refused("the proxy asked for authentication \(rounds) times") }
         return authenticate(answer)
     }
 
@@ -68,7 +68,7 @@ public struct ProxyTunnel: StreamPreamble {
             guard let token, let bytes = Data(base64Encoded: token), let challenge = try? NTLMChallenge.decode(Array(bytes)) else {
                 return .refused("the proxy rejected the proxy credentials (no NTLM challenge in its answer)")
             }
-            guard !answer.closes else { return refuse("the proxy closed the connection its NTLM challenge belongs to") }
+            guard !answer.closes else { return .refused("the proxy closed the connection its NTLM challenge belongs to") }
             let (user, domain) = NTLMv2Client.split(credentials.username)
             let client = NTLMv2Client(user: user, domain: domain, password: credentials.password)
             let message = client.authenticate(negotiate: negotiate, challenge: challenge)
@@ -92,11 +92,6 @@ public struct ProxyTunnel: StreamPreamble {
 
     private var schemesText: String {
         outcome.offeredSchemes.isEmpty ? "no scheme offered" : "offers \(outcome.offeredSchemes.joined(separator: ", "))"
-    }
-
-    private mutating func refuse(_ problem: String) -> PreambleVerdict {
-        outcome.problem = problem
-        return .refused(problem)
     }
 }
 
