@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(libcurl4-openssl-dev libssl-dev libc-ares-dev libcrypt-dev libldap-dev pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(nginx-light dnsmasq-base prometheus haproxy tinyproxy-bin openssl python3 python3-pip curl apache2-utils chromium)
+  packages+=(nginx-light dnsmasq-base prometheus haproxy tinyproxy-bin squid openssl python3 python3-pip curl apache2-utils chromium)
   # The directory peers: OpenLDAP's slapd and ldap-utils (the oracle), Samba as an AD domain
   # controller, faketime for a directory with a skewed clock.
   packages+=(slapd ldap-utils samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind ldb-tools faketime)

@@ -1,4 +1,5 @@
 import EWSProbeCore
+import EWSProbeTransport
 import Foundation
 import Prometheus
 
@@ -30,6 +31,25 @@ public final class ExporterMetrics: SchedulerObserver {
             "ewsprobe_config_last_reload_successful", help: "Whether the last configuration load succeeded (1) or was refused (0).")
         reloadTimestamp = registry.gauge(
             "ewsprobe_config_last_reload_success_timestamp_seconds", help: "When the configuration was last loaded successfully.")
+    }
+
+    /// The revocation cache's fetches and size, from the cache's own events.
+    public func watch(_ cache: RevocationCache) {
+        let entries = registry.gauge(
+            "ewsprobe_revocation_cache_entries", help: "CRLs and OCSP answers held for every target (until their nextUpdate).")
+        entries.value(Double(cache.count))
+        let registry = self.registry
+        cache.observe { event in
+            switch event {
+            case .entries(let count): entries.value(Double(count))
+            case .fetched(let source, let seconds):
+                registry.histogram(
+                    "ewsprobe_revocation_fetch_seconds", [("source", source)],
+                    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+                    help: "How long CRL and OCSP fetches took (each fetched once for every target that needs it)."
+                ).record(seconds)
+            }
+        }
     }
 
     public func configLoaded(success: Bool) {

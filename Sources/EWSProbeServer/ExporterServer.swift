@@ -63,6 +63,7 @@ public struct ExporterServer: Sendable {
     /// Runs until SIGTERM/SIGINT; `onRunning` receives the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         metrics.configLoaded(success: true)
+        metrics.watch(runtime.revocation)
         let scheduler = ReloadableScheduler(runtime: runtime, store: store, metrics: metrics, logger: logger)
         scheduler.apply(state.config)
         let reload: @Sendable () async -> Result<ProbeConfig, any Error> = { await self.reload(scheduler) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EWSProbeChecks
 import EWSProbeCore
 import EWSProbeExposition
 import EWSProbeTransport
@@ -64,6 +65,12 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "File holding the proxy account's password.")
     var proxyPasswordFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Look up the certificates' revocation (stapled OCSP, CRL, OCSP responder) in tls, or not (overrides tls.revocation).",
+            valueName: "check|off"))
+    var revocation: String?
+
     @Flag(name: .shortAndLong, help: "Show each check's trace.")
     var verbose = false
 
@@ -102,6 +109,7 @@ struct ProbeCommand: AsyncParsableCommand {
             moduleConfig = found
         }
         let overrides = self.overrides()
+        let revocation = revocationOverride()
         return urls.map { text in
             let spec: TargetSpec
             var module: ModuleConfig
@@ -117,6 +125,7 @@ struct ProbeCommand: AsyncParsableCommand {
                 module = moduleConfig ?? loaded.module(named: "default", for: url.kind) ?? .builtinDefault
             }
             if let checkNames { module = selecting(checkNames, from: module) }
+            if let revocation { module.checks = module.checks.map { Self.setting(revocation, on: $0) } }
             let target: TargetConfig
             do {
                 target = try TargetAssembly.build(spec, module: module, global: loaded.global, overrides: overrides)
@@ -165,6 +174,20 @@ struct ProbeCommand: AsyncParsableCommand {
 }
 
 extension ProbeCommand {
+    func revocationOverride() -> TLSCheck.Revocation? {
+        guard let revocation else { return nil }
+        guard let value = TLSCheck.Revocation(rawValue: revocation) else {
+            failConfig("--revocation: \"\(revocation)\" is neither check nor off")
+        }
+        return value
+    }
+
+    static func setting(_ revocation: TLSCheck.Revocation, on check: any Check) -> any Check {
+        guard var tls = check as? TLSCheck else { return check }
+        tls.revocation = revocation
+        return tls
+    }
+
     /// `--proxy` with its account; HTTPS_PROXY and NO_PROXY are never read.
     func proxyOverride() -> ProxySettings? {
         guard let proxy else {

@@ -18,20 +18,31 @@ public struct TLSCheck: Check {
 
     public typealias ProtocolVersion = TLSProtocolVersion
 
+    /// `revocation`: whether the chain's revocation state is looked up.
+    public enum Revocation: String, Sendable, CaseIterable {
+        case check, off
+    }
+
     public var mode: Mode = .strict
     public var warnDays = 21
     public var failDays = 7
     public var minVersion: ProtocolVersion = .tls12
+    public var revocation: Revocation = .check
+    /// Warn (`ocsp_stapling_missing`) when the server staples nothing.
+    public var requireStapling = false
 
     public init() {}
 
     public init(settings: YAMLSection) throws {
-        for (key, value) in try settings.entries(allowed: ["mode", "warn_days", "fail_days", "min_version"]) {
+        let keys: Set<String> = ["mode", "warn_days", "fail_days", "min_version", "revocation", "require_stapling"]
+        for (key, value) in try settings.entries(allowed: keys) {
             switch key {
             case "mode": mode = try value.choice(Mode.self)
             case "warn_days": warnDays = try value.int(in: 0...3650)
             case "fail_days": failDays = try value.int(in: 0...3650)
             case "min_version": minVersion = try value.choice(ProtocolVersion.self)
+            case "revocation": revocation = try value.choice(Revocation.self)
+            case "require_stapling": requireStapling = try value.bool()
             default: break
             }
         }
@@ -48,7 +59,10 @@ public struct TLSCheck: Check {
             return CheckResult(check: Self.name, status: .skip, reason: "not_https", summary: "the URL is not https")
         }
         guard let addresses = await AddressFanOut.addresses(ctx) else { return AddressFanOut.noAddresses(Self.name, "connect to") }
-        let handshake = TLSHandshake(judge: judge)
+        var revocationJudge = RevocationJudge()
+        revocationJudge.mode = mode
+        revocationJudge.requireStapling = requireStapling
+        let handshake = TLSHandshake(judge: judge, revocation: revocation, revocationJudge: revocationJudge)
         var nodes = await AddressFanOut.map(addresses) { index, address in
             await handshake.inspect(address, ctx, shareConnection: index == 0)
         }

@@ -7,6 +7,8 @@ import Foundation
 /// whose answer `auth_methods` and `forms_auth` judge too; other addresses get a bare handshake.
 struct TLSHandshake {
     var judge: TLSFaultJudge
+    var revocation: TLSCheck.Revocation
+    var revocationJudge: RevocationJudge
 
     func inspect(_ address: String, _ ctx: ProbeContext, shareConnection: Bool) async -> TLSNodeReport {
         var node = TLSNodeReport(address: address)
@@ -34,6 +36,14 @@ struct TLSHandshake {
         node.anchor = outcome.builtChain.count > node.chain.count ? outcome.builtChain.last : nil
         node.faults = judge.faults(of: node, outcome: outcome, host: ctx.target.url.host, now: Date().timeIntervalSince1970)
         node.verified = outcome.trusted && !node.faults.contains { $0.reason == "hostname_mismatch" }
+        node.stapled = secured.tls.stapledOCSP != nil
+        // Only a trusted chain: an untrusted one already fails, and its URLs are the server's say.
+        if revocation == .check, outcome.trusted {
+            let inspector = RevocationInspector(ctx, proxyAddress: ctx.target.proxy == nil ? nil : address)
+            node.revocation = await inspector.inspect(built: outcome.builtChain, presented: node.chain, staple: secured.tls.stapledOCSP)
+            node.revocationChecked = true
+        }
+        node.faults += revocationJudge.faults(node)
         return node
     }
 

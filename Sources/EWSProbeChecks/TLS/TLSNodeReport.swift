@@ -11,6 +11,11 @@ public struct TLSNodeReport: Sendable {
     public var handshakeSeconds = 0.0
     public var verified = false
     public var faults: [TLSFault] = []
+    /// The server stapled an OCSP response to the handshake.
+    public var stapled = false
+    /// Revocation was looked up (on, and the chain trusted); each certificate below the anchor.
+    public var revocationChecked = false
+    public var revocation: [CertificateRevocation] = []
 
     public init(address: String) {
         self.address = address

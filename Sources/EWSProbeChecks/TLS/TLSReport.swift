@@ -11,8 +11,8 @@ struct TLSReport {
         var faults: [(String, TLSFault)] = nodes.flatMap { node in node.faults.map { (node.address, $0) } }
         if let mismatch = judge.acrossNodes(nodes, host: host) { faults.append(("*", mismatch)) }
         for node in nodes {
-            result.measurements += Self.measurements(node)
-            result.notes += Self.notes(node)
+            result.measurements += Self.measurements(node) + RevocationReport.measurements(node)
+            result.notes += Self.notes(node) + RevocationReport.notes(node)
         }
         for (address, fault) in faults {
             result.notes.append(

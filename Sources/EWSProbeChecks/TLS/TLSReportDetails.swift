@@ -15,6 +15,7 @@ enum TLSReportDetails {
                             ("chain", .array(node.chain.map(json))),
                             ("anchor", node.anchor.map(json) ?? .null),
                             ("faults", .array(node.faults.map(json))),
+                            ("revocation", RevocationReport.json(node)),
                         ])
                     })
             ),

@@ -14,6 +14,8 @@ public final class ProbeRuntime: Sendable {
     /// per directory probe in flight (the scheduler runs at most `max_concurrency`), up to 256:
     /// a crowd of directories that never answer holds threads, not the healthy ones' turn.
     public let blocking: BoundedWorkerPool
+    /// CRLs and OCSP responses, fetched once for every target that needs them (`tls`).
+    public let revocation = RevocationCache()
     /// What checks keep across runs (see `RuntimeStore`).
     public let store = RuntimeStore()
 

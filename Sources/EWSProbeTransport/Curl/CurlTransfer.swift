@@ -30,6 +30,7 @@ final class CurlTransfer: @unchecked Sendable {
     var negotiatedVersion = ""
     var negotiatedCipher = ""
     var peerChain: [X509Object] = []
+    var stapledOCSP: [UInt8]?
     private var handshakeID = 0
 
     private struct Control {
@@ -334,6 +335,7 @@ final class CurlTransfer: @unchecked Sendable {
         facts.version = negotiatedVersion
         facts.cipher = negotiatedCipher
         facts.chain = peerChain.map(Certificate.init)
+        facts.stapledOCSP = stapledOCSP
         return facts
     }
 

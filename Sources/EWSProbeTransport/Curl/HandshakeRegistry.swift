@@ -35,6 +35,8 @@ final class HandshakeRegistry: Sendable {
         SSL_CTX_set_ex_data(sslContext, 0, id)
         SSL_CTX_set_ex_data(sslContext, 1, registry)
         SSL_CTX_set_info_callback(sslContext, infoCallback)
+        // Like the direct client's contexts: ask for a stapled OCSP response.
+        _ = ewsossl_ctx_request_status(sslContext)
         return CURLE_OK
     }
 
@@ -53,5 +55,6 @@ final class HandshakeRegistry: Sendable {
                 OpaquePointer(OPENSSL_sk_value(chain, index)).map { X509Object(retaining: $0) }
             }
         }
+        transfer.stapledOCSP = StapledResponse.read(ssl)
     }
 }

@@ -249,6 +249,7 @@ final class DirectExchange: @unchecked Sendable {
                     OpaquePointer(OPENSSL_sk_value(chain, index)).map { Certificate(X509Object(retaining: $0)) }
                 }
             }
+            tls.stapledOCSP = StapledResponse.read(ssl)
             onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
             return

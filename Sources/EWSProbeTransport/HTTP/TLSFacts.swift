@@ -7,6 +7,8 @@ public struct TLSFacts: Sendable, Equatable {
     /// Negotiated protocol ("TLSv1.3") and cipher, when the handshake finished.
     public var version: String = ""
     public var cipher: String = ""
+    /// The OCSP response the server stapled (DER), when it sent one.
+    public var stapledOCSP: [UInt8]?
 
     public init() {}
 }

@@ -62,6 +62,14 @@ public struct ChainVerifier: Sendable {
         return outcome
     }
 
+    /// `body` with the trust store this verifier judges with (OCSP responders' chains are
+    /// verified against the same roots); nil when the store cannot be loaded.
+    public func withStore<T>(_ body: (OpaquePointer) -> T) -> T? {
+        guard let (store, _) = stores.makeStore(caFile: caFile) else { return nil }
+        defer { X509_STORE_free(store) }
+        return body(store)
+    }
+
     private func verify(_ chain: [Certificate], in store: OpaquePointer) -> Outcome {
         guard let leaf = chain.first?.object.pointer else {
             return Outcome(faults: [Fault(code: -1, depth: 0, text: "no certificate")], builtChain: [])
