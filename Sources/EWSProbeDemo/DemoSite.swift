@@ -87,7 +87,8 @@ public enum DemoSite {
     /// Every target over HTTPS, as the product is used: the site's certificate comes from the
     /// demo CA (`caFile`), so the healthy target passes `tls` too.
     public static func config(
-        sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, directory: DemoDirectory? = nil, proxy: DemoProxy? = nil
+        sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, revokedPort: Int? = nil, directory: DemoDirectory? = nil,
+        proxy: DemoProxy? = nil
     ) -> String {
         """
         global:
@@ -102,6 +103,7 @@ public enum DemoSite {
             ca_file: \(caFile)
           https_node:
             checks: [dns, tcp, tls, auth_methods]
+            ca_file: \(caFile)
         \(proxy.map { proxyModule($0, caFile: caFile) } ?? "")\(directory?.moduleYAML ?? "")targets:
           - name: demo-healthy
             url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
@@ -138,7 +140,19 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
-        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(directory?.targetsYAML() ?? "")
+        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(revokedPort.map { revokedTarget(port: $0) } ?? "")\(directory?.targetsYAML() ?? "")
+        """
+    }
+
+    /// A node whose certificate the demo CA has revoked (its CRL says so; `tls` fetches it).
+    static func revokedTarget(port: Int) -> String {
+        """
+          - name: demo-cert-revoked
+            url: https://\(DemoPKI.revokedName):\(port)/EWS/Exchange.asmx
+            module: https_node
+            resolve: ["\(DemoPKI.revokedName):\(port):127.0.0.1"]
+            labels: {site: demo}
+
         """
     }
 
@@ -171,10 +185,23 @@ public enum DemoSite {
     /// The names the demo's certificate carries (its targets' hosts).
     static let hostNames = ["mail.demo.test", "farm.demo.test", "closed.demo.test"]
 
-    /// Starts the site over HTTPS on 127.0.0.1, with a certificate from the demo's own CA, and
-    /// returns its port once it listens, the task running it and the CA file to trust.
-    public static func start(logger: Logger) async throws -> (port: Int, task: Task<Void, any Error>, caFile: String) {
-        let pki = try DemoPKI(names: hostNames)
+    /// The running site: its port, the task running it, the CA file to trust, and the port of
+    /// the node with the revoked certificate.
+    public struct Started: Sendable {
+        public var port: Int
+        public var task: Task<Void, any Error>
+        public var caFile: String
+        public var revokedPort: Int
+    }
+
+    /// Starts the site over HTTPS on 127.0.0.1, with a certificate from the demo's own CA whose
+    /// CRL the demo publishes over http, and the node with the revoked certificate; returns once
+    /// they listen.
+    public static func start(logger: Logger) async throws -> Started {
+        let crl = try DemoCRLServer()
+        let pki = try DemoPKI(names: hostNames, crlURL: crl.url)
+        crl.publish(pki.crlDER)
+        let revoked = try DemoTLSSite(certificatePEM: pki.revokedLeafPEM, keyPEM: pki.revokedKeyPEM)
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(pki.leafPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.keyPEM.utf8), format: .pem)))
@@ -188,7 +215,7 @@ public enum DemoSite {
         let task = Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw DemoError(message: "the demo site did not start") }
-        return (port, task, pki.caFile)
+        return Started(port: port, task: task, caFile: pki.caFile, revokedPort: revoked.port)
     }
 
     /// A loopback port with nothing listening: bind, read the port, close.

@@ -10,14 +10,46 @@ final class DemoTLSSite: @unchecked Sendable {
     private let context: OpaquePointer
     private let listener: Int32
 
-    init(hostName: String) throws {
-        guard let key = DemoTLSSite.makeKey(), let certificate = DemoTLSSite.makeCertificate(hostName: hostName, key: key),
-            let context = SSL_CTX_new(TLS_server_method())
+    convenience init(hostName: String) throws {
+        guard let key = DemoTLSSite.makeKey(), let certificate = DemoTLSSite.makeCertificate(hostName: hostName, key: key)
         else { throw DemoError(message: "cannot create the demo certificate") }
         defer {
             EVP_PKEY_free(key)
             X509_free(certificate)
         }
+        try self.init(certificate: certificate, key: key)
+    }
+
+    /// A node serving a certificate made elsewhere (the demo CA's revoked leaf).
+    convenience init(certificatePEM: String, keyPEM: String) throws {
+        let (certificateBytes, keyBytes) = (Array(certificatePEM.utf8), Array(keyPEM.utf8))
+        let loaded = certificateBytes.withUnsafeBytes { certificateRaw in
+            keyBytes.withUnsafeBytes { keyRaw -> (OpaquePointer, OpaquePointer)? in
+                guard let certificateBIO = BIO_new_mem_buf(certificateRaw.baseAddress, Int32(certificateRaw.count)),
+                    let keyBIO = BIO_new_mem_buf(keyRaw.baseAddress, Int32(keyRaw.count))
+                else { return nil }
+                defer {
+                    BIO_free(certificateBIO)
+                    BIO_free(keyBIO)
+                }
+                guard let certificate = PEM_read_bio_X509(certificateBIO, nil, nil, nil) else { return nil }
+                guard let key = PEM_read_bio_PrivateKey(keyBIO, nil, nil, nil) else {
+                    X509_free(certificate)
+                    return nil
+                }
+                return (certificate, key)
+            }
+        }
+        guard let (certificate, key) = loaded else { throw DemoError(message: "cannot read the demo certificate") }
+        defer {
+            EVP_PKEY_free(key)
+            X509_free(certificate)
+        }
+        try self.init(certificate: certificate, key: key)
+    }
+
+    private init(certificate: OpaquePointer, key: OpaquePointer) throws {
+        guard let context = SSL_CTX_new(TLS_server_method()) else { throw DemoError(message: "cannot create the demo TLS context") }
         guard SSL_CTX_use_certificate(context, certificate) == 1, SSL_CTX_use_PrivateKey(context, key) == 1 else {
             SSL_CTX_free(context)
             throw DemoError(message: "cannot load the demo certificate")
