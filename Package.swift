@@ -143,7 +143,8 @@ let package = Package(
             exclude: [
                 "Support/ews_responder.py", "Support/ntlm_backend.py", "Support/hostile_server.py", "Support/ldap_lab.py",
                 "Support/hostile_ldap.py", "Support/samba_ad_lab.py", "Support/ldap_lab_selftest.sh", "Support/samba_ad_lab_selftest.sh",
-                "Support/LDAP_LAB.md", "Support/proxy_lab.py", "Support/PROXY_LAB.md",
+                "Support/LDAP_LAB.md", "Support/proxy_lab.py", "Support/PROXY_LAB.md", "Support/revocation_lab.py",
+                "Support/revocation_lab_selftest.sh", "Support/REVOCATION_LAB.md",
             ]
         ),
     ],

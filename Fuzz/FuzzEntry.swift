@@ -69,6 +69,63 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition(element.end <= bytes.count, "element past the bytes")
             _ = try? element.children(of: bytes).map { $0.integer(of: bytes) }
         }
+    #elseif FUZZ_REVOCATION
+        // What a CRL distribution point, an OCSP responder or a stapling server sent, read for a
+        // certificate and its issuer made at start (the answer never verifies: the path to that
+        // refusal is what is fuzzed, and nothing may pass on it).
+        let lab = RevocationFuzzLab.shared
+        let now = 1_900_000_000.0
+        if let crl = CRLDocument(bytes), case .success = crl.answer(for: lab.leaf, issuer: lab.issuer, now: now) {
+            preconditionFailure("a CRL the issuer never signed was accepted")
+        }
+        if case .success = OCSPResponse.read(bytes, certificate: lab.leaf, issuer: lab.issuer, untrusted: [], store: lab.store, now: now) {
+            preconditionFailure("an OCSP response the issuer never signed was accepted")
+        }
     #endif
     return 0
 }
+
+#if FUZZ_REVOCATION
+    import COpenSSL
+
+    /// A self-signed issuer and a leaf it signed, made once per fuzzing process, and an empty
+    /// trust store.
+    final class RevocationFuzzLab: @unchecked Sendable {
+        static let shared = RevocationFuzzLab()
+        let issuer: Certificate
+        let leaf: Certificate
+        let store: OpaquePointer
+
+        init() {
+            let issuerKey = Self.key()
+            let leafKey = Self.key()
+            issuer = Self.certificate("fuzz issuer", key: issuerKey, signer: nil)
+            leaf = Self.certificate("fuzz leaf", key: leafKey, signer: (issuer.object.pointer, issuerKey))
+            store = X509_STORE_new()!
+        }
+
+        static func key() -> OpaquePointer {
+            let context = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nil)!
+            defer { EVP_PKEY_CTX_free(context) }
+            var key: OpaquePointer?
+            EVP_PKEY_keygen_init(context)
+            EVP_PKEY_CTX_set_ec_paramgen_curve_nid(context, NID_X9_62_prime256v1)
+            EVP_PKEY_keygen(context, &key)
+            return key!
+        }
+
+        static func certificate(_ name: String, key: OpaquePointer, signer: (OpaquePointer, OpaquePointer)?) -> Certificate {
+            let x509 = X509_new()!
+            defer { X509_free(x509) }
+            X509_set_version(x509, 2)
+            ASN1_INTEGER_set(X509_get_serialNumber(x509), 4242)
+            X509_gmtime_adj(X509_getm_notBefore(x509), 0)
+            X509_gmtime_adj(X509_getm_notAfter(x509), 86400)
+            X509_set_pubkey(x509, key)
+            X509_NAME_add_entry_by_txt(X509_get_subject_name(x509), "CN", MBSTRING_ASC, name, -1, -1, 0)
+            X509_set_issuer_name(x509, signer.map { X509_get_subject_name($0.0) } ?? X509_get_subject_name(x509))
+            X509_sign(x509, signer?.1 ?? key, EVP_sha256())
+            return Certificate(x509: x509, pem: nil)
+        }
+    }
+#endif

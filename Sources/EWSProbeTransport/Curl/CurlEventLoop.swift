@@ -100,9 +100,3 @@ public final class CurlEventLoop: Sendable {
         }
     }
 }
-
-/// Wraps a C pointer that is only ever used from the loop thread or under its lock.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
