@@ -20,7 +20,7 @@ final class LabProcess: @unchecked Sendable {
     /// Starts `executable` and waits until `port` on `host` accepts connections.
     init(
         _ executable: String, _ arguments: [String], directory: URL, waitFor host: String = "127.0.0.1", port: Int,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], timeout: TimeInterval = 10
     ) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: executable)
@@ -35,7 +35,7 @@ final class LabProcess: @unchecked Sendable {
         // Held open by this process: a lab that watches its stdin stops when the tests end.
         process.standardInput = Pipe()
         try process.run()
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if LabNetwork.canConnect(host: host, port: port) { return }
             if !process.isRunning { break }
