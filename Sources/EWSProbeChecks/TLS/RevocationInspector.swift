@@ -22,10 +22,21 @@ struct RevocationInspector {
         deadline = ContinuousClock.now + max(.milliseconds(500), remaining / 2)
     }
 
-    /// Every certificate of `built` (leaf first, anchor last) but the anchor, judged at once.
+    /// Every certificate of `built` (leaf first, anchor last) but the anchor, judged at once;
+    /// findings that stand are kept for the next runs (`RevocationVerdicts`).
     func inspect(built: [Certificate], presented: [Certificate], staple: [UInt8]?) async -> [CertificateRevocation] {
         guard built.count > 1 else { return [] }
-        return await withTaskGroup(of: CertificateRevocation.self) { group in
+        let verdicts = ctx.runtime.store.value(RevocationVerdicts.self) { RevocationVerdicts() }
+        let key = RevocationVerdicts.key(built, staple: staple, caFile: ctx.target.caFile)
+        let now = Date().timeIntervalSince1970
+        if let findings = verdicts.findings(for: key, now: now) { return findings }
+        let findings = await lookUp(built: built, presented: presented, staple: staple)
+        verdicts.keep(findings, for: key, now: now)
+        return findings
+    }
+
+    private func lookUp(built: [Certificate], presented: [Certificate], staple: [UInt8]?) async -> [CertificateRevocation] {
+        await withTaskGroup(of: CertificateRevocation.self) { group in
             for index in 0..<(built.count - 1) {
                 group.addTask {
                     await self.revocation(
