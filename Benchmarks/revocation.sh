@@ -43,33 +43,26 @@ expect_off='^ewsprobe_probe_success\{target="t1"\} 1'
 expect_crl='^ewsprobe_tls_revocation_status\{target="t1",address="127.0.0.1",source="crl"\} 0'
 expect_stapled='^ewsprobe_tls_revocation_status\{target="t1",address="127.0.0.1",source="stapled"\} 0'
 
-ondemand() { # mode pattern -> CPU ms per /probe request
-  local port pid before after reply
+serve() { # mode -> "PORT PID" of a serve warmed up and checked
+  local port pid reply
   port=$(port)
-  "$BIN" serve --config "$work/$1.yml" --listen "127.0.0.1:$port" --log-level error & pid=$!; pids+=($pid)
+  "$BIN" serve --config "$work/$1.yml" --listen "127.0.0.1:$port" --log-level error >/dev/null 2>&1 & pid=$!
   wait_port "$port"
   reply=$(curl -s "http://127.0.0.1:$port/probe?target=t1")  # warms the cache
-  for pattern in "$expect_off" "$2"; do
-    grep -Eq "$pattern" <<<"$reply" || { echo "revocation bench: /probe of $1 does not show $pattern: $reply" >&2; exit 1; }
+  for pattern in "$expect_off" "${pattern[$1]}"; do
+    grep -Eq "$pattern" <<<"$reply" || { echo "revocation bench: /probe of $1 does not show $pattern: $reply" >&2; kill $pid; exit 1; }
   done
-  if [ "$1" != off ] && grep -q 'source="' <<<"$(grep tls_revocation_status <<<"$reply" | grep -v "source=\"crl\"\|source=\"stapled\"")"; then
-    echo "revocation bench: $1 was judged by another source: $(grep tls_revocation_status <<<"$reply")" >&2; exit 1
-  fi
-  before=$(cpu_ticks $pid)
-  for _ in $(seq "$N"); do curl -s -o /dev/null "http://127.0.0.1:$port/probe?target=t1"; done
-  after=$(cpu_ticks $pid)
-  kill $pid; wait $pid 2>/dev/null || true
-  echo "($after - $before) * 1000 / $tck / $N" | bc -l
+  echo "$port $pid"
 }
 
 cold() { # revocation -> CPU ms (user + system) per `ewsprobe probe` process
-  local total=0 start end
+  local me=$BASHPID total=0 start end
   for _ in $(seq "$COLD"); do
-    start=$(awk '{print $14 + $15 + $16 + $17}' /proc/$BASHPID/stat)
+    start=$(awk '{print $16 + $17}' "/proc/$me/stat")
     "$BIN" probe --checks dns,tcp,tls --revocation "$1" --ca-file "$work/lab/root.pem" \
       --resolve "crl-good.rev.test:$TLS:127.0.0.1" "https://crl-good.rev.test:$TLS/EWS/Exchange.asmx" >/dev/null \
       || { echo "revocation bench: probe --revocation $1 did not pass" >&2; exit 1; }
-    end=$(awk '{print $14 + $15 + $16 + $17}' /proc/$BASHPID/stat)
+    end=$(awk '{print $16 + $17}' "/proc/$me/stat")
     total=$((total + end - start))
   done
   echo "$total * 1000 / $tck / $COLD" | bc -l
@@ -77,11 +70,20 @@ cold() { # revocation -> CPU ms (user + system) per `ewsprobe probe` process
 
 modes=(off crl-warm stapled-warm)
 declare -A pattern=([off]="$expect_off" [crl-warm]="$expect_crl" [stapled-warm]="$expect_stapled")
+# The three serves run side by side and take their requests in turn (the order rotating each
+# round), so whatever else the machine does weighs on all three alike.
 for round in $(seq "$ROUNDS"); do
+  declare -A port=() pid=() before=()
+  for mode in "${modes[@]}"; do read -r port[$mode] pid[$mode] <<<"$(serve "$mode")"; pids+=("${pid[$mode]}"); done
   shift_by=$(( (round - 1) % 3 ))
   order=("${modes[@]:$shift_by}" "${modes[@]:0:$shift_by}")
-  for mode in "${order[@]}"; do
-    ms=$(ondemand "$mode" "${pattern[$mode]}")
+  for mode in "${modes[@]}"; do before[$mode]=$(cpu_ticks "${pid[$mode]}"); done
+  for _ in $(seq "$N"); do
+    for mode in "${order[@]}"; do curl -s -o /dev/null "http://127.0.0.1:${port[$mode]}/probe?target=t1"; done
+  done
+  for mode in "${modes[@]}"; do
+    ms=$(echo "($(cpu_ticks "${pid[$mode]}") - ${before[$mode]}) * 1000 / $tck / $N" | bc -l)
+    kill "${pid[$mode]}"; wait "${pid[$mode]}" 2>/dev/null || true
     echo "$ms" >>"$work/$mode.txt"
     printf 'round %s %s: %.3f ms CPU per /probe\n' "$round" "$mode" "$ms" >&2
   done
@@ -96,7 +98,7 @@ med() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[
 echo "| revocation | ewsprobe CPU ms per /probe (dns, tcp, tls) | vs off |"
 echo "|---|---|---|"
 for mode in "${modes[@]}"; do
-  echo "| $mode | $(stat "$work/$mode.txt") | $(echo "scale=1; ($(med "$work/$mode.txt") / $(med "$work/off.txt") - 1) * 100" | bc -l) % |"
+  echo "| $mode | $(stat "$work/$mode.txt") | $(printf '%+.1f' "$(echo "($(med "$work/$mode.txt") / $(med "$work/off.txt") - 1) * 100" | bc -l)") % |"
 done
-echo "| cold fetch: \`probe\` process, check vs off | $(stat "$work/cold-check.txt") vs $(stat "$work/cold-off.txt") | +$(echo "$(med "$work/cold-check.txt") - $(med "$work/cold-off.txt")" | bc -l) ms |"
-echo "($ROUNDS rounds, rotating order; median (min–max); $N requests per round and mode, $COLD processes per cold figure)"
+echo "| cold fetch: \`probe\` process, check vs off | $(stat "$work/cold-check.txt") vs $(stat "$work/cold-off.txt") | $(printf '%+.2f' "$(echo "$(med "$work/cold-check.txt") - $(med "$work/cold-off.txt")" | bc -l)") ms |"
+echo "($ROUNDS rounds, the three serves side by side taking requests in turn; median (min–max); $N requests per round and mode, $COLD processes per cold figure)"

@@ -37,6 +37,10 @@ if [ "${1:-}" = "--test" ]; then
   if ! python3 -c 'import spnego' >/dev/null 2>&1; then
     python3 -m pip install --quiet pyspnego 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyspnego
   fi
+  # exchangelib (PyPI): the independent Autodiscover client the autodiscover tests compare with.
+  if ! python3 -c 'import exchangelib' >/dev/null 2>&1; then
+    python3 -m pip install --quiet exchangelib 2>/dev/null || python3 -m pip install --quiet --break-system-packages exchangelib
+  fi
 fi
 if [ "${1:-}" = "--package" ]; then
   # kubernetes-validate (PyPI) carries the Kubernetes API schemas: validation needs no cluster.

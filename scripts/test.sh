@@ -13,7 +13,8 @@ EWSPROBE_BINARY=$(scripts/build-release.sh)
 export EWSPROBE_BINARY
 echo "test: the tests that run ewsprobe run $EWSPROBE_BINARY"
 status=0
-swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt || status=$?
+# No lookup leaves the machine: the system resolver is 127.0.0.1 for the tests (loopback-only.sh).
+scripts/loopback-only.sh swift test --skip-build --no-parallel 2>&1 | tee .build/test-output.txt || status=$?
 [ "$status" -eq 0 ] || exit "$status"
 [ "${EWSPROBE_SKIP_ASAN:-}" = 1 ] && exit 0
 
@@ -26,7 +27,7 @@ trap 'rm -rf "$reports"' EXIT
 echo "test: sanitizer run on $asan_binary"
 # detect_leaks=0: the process-lifetime caches (trust stores, TLS contexts) are not leaks.
 EWSPROBE_BINARY=$asan_binary ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:exitcode=86" \
-  swift test --skip-build --no-parallel \
+  scripts/loopback-only.sh swift test --skip-build --no-parallel \
   --filter 'ShippedBinaryTests|CommandLineTests|SecretLeakTests|ResolverTests|ServeTests' 2>&1 |
   tee .build/test-output-asan.txt || status=$?
 if compgen -G "$reports/asan*" >/dev/null; then

@@ -12,6 +12,7 @@ extension CheckRegistry {
         FormsAuthCheck.self,
         LBAffinityCheck.self,
         EWSLoginCheck.self,
+        AutodiscoverCheck.self,
         LDAPCheck.self,
     ])
 }

@@ -6,20 +6,36 @@ import Synchronization
 /// deadline and the continuation waiting for it. Created by the caller, then touched only by
 /// the loop thread, except `cancelled`.
 final class DNSLookup: @unchecked Sendable {
+    /// What is asked: the name's addresses (A and AAAA), or its SRV records.
+    enum Query {
+        case addresses, services
+    }
+
+    /// What came back.
+    enum Answer: Sendable {
+        case addresses([String])
+        case services([SRVRecord])
+    }
+
+    /// SRV records kept from one answer: a set of hundreds is no more use than the first few.
+    static let maxServices = 64
+
     let host: String
+    let query: Query
     let source: Resolver.Source
     let deadline: ContinuousClock.Instant
     let cancelled = Atomic<Bool>(false)
-    var continuation: CheckedContinuation<Result<[String], ResolveFailure>, Never>?
+    var continuation: CheckedContinuation<Result<Answer, ResolveFailure>, Never>?
     var channel: ares_channel?
     /// Set by the c-ares callback, which may run inside `ares_getaddrinfo` itself (an
     /// /etc/hosts answer) or inside `ares_process_fd`.
-    var outcome: Result<[String], ResolveFailure>?
+    var outcome: Result<Answer, ResolveFailure>?
     /// Set when the loop cancelled the channel because the deadline passed.
     var expired = false
 
-    init(host: String, source: Resolver.Source, deadline: ContinuousClock.Instant) {
+    init(host: String, query: Query = .addresses, source: Resolver.Source, deadline: ContinuousClock.Instant) {
         self.host = host
+        self.query = query
         self.source = source
         self.deadline = deadline
     }
@@ -56,6 +72,11 @@ final class DNSLookup: @unchecked Sendable {
                 return
             }
         }
+        if query == .services {
+            // A query, not a search: the name is absolute (`_autodiscover._tcp.DOMAIN`).
+            ares_query(channel, host, 1 /* C_IN */, 33 /* T_SRV */, dnsServicesCallback, Unmanaged.passUnretained(self).toOpaque())
+            return
+        }
         var hints = ares_addrinfo_hints()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -70,11 +91,44 @@ final class DNSLookup: @unchecked Sendable {
         switch status {
         case ARES_SUCCESS:
             let addresses = Self.addresses(info?.pointee.nodes)
-            outcome = addresses.isEmpty ? .failure(.noAddresses) : .success(addresses)
-        case ARES_ENOTFOUND: outcome = .failure(.nxdomain)
-        case ARES_ENODATA: outcome = .failure(.noAddresses)
-        case ARES_ETIMEOUT, ARES_ECANCELLED, ARES_EDESTRUCTION: outcome = .failure(.timeout)
-        default: outcome = .failure(.resolverError(Self.describe(status)))
+            outcome = addresses.isEmpty ? .failure(.noAddresses) : .success(.addresses(addresses))
+        default: outcome = .failure(Self.failure(status))
+        }
+    }
+
+    /// Called from the SRV query's callback with the raw answer.
+    func finishServices(status: Int32, answer: UnsafeMutablePointer<UInt8>?, length: Int32) {
+        guard status == ARES_SUCCESS, let answer else {
+            outcome = .failure(Self.failure(status == ARES_SUCCESS ? ARES_EBADRESP : status))
+            return
+        }
+        var reply: UnsafeMutablePointer<ares_srv_reply>?
+        let rc = ares_parse_srv_reply(answer, length, &reply)
+        defer { if let reply { ares_free_data(reply) } }
+        guard rc == ARES_SUCCESS else {
+            outcome = .failure(Self.failure(rc))
+            return
+        }
+        var records: [SRVRecord] = []
+        var node = reply
+        while let entry = node, records.count < Self.maxServices {
+            if let host = entry.pointee.host {
+                records.append(
+                    SRVRecord(
+                        priority: Int(entry.pointee.priority), weight: Int(entry.pointee.weight), port: Int(entry.pointee.port),
+                        target: String(cString: host)))
+            }
+            node = entry.pointee.next
+        }
+        outcome = records.isEmpty ? .failure(.noAddresses) : .success(.services(records))
+    }
+
+    static func failure(_ status: Int32) -> ResolveFailure {
+        switch status {
+        case ARES_ENOTFOUND: .nxdomain
+        case ARES_ENODATA: .noAddresses
+        case ARES_ETIMEOUT, ARES_ECANCELLED, ARES_EDESTRUCTION: .timeout
+        default: .resolverError(describe(status))
         }
     }
 
@@ -108,6 +162,13 @@ final class DNSLookup: @unchecked Sendable {
         }
         return v4 + v6
     }
+}
+
+private func dnsServicesCallback(
+    _ arg: UnsafeMutableRawPointer?, _ status: Int32, _ timeouts: Int32, _ answer: UnsafeMutablePointer<UInt8>?, _ length: Int32
+) {
+    guard let arg else { return }
+    Unmanaged<DNSLookup>.fromOpaque(arg).takeUnretainedValue().finishServices(status: status, answer: answer, length: length)
 }
 
 private func dnsLookupCallback(

@@ -19,10 +19,10 @@ public final class DNSLookupLoop: Sendable {
         ServiceThread.start("ews-dns") { [self] in self.run() }
     }
 
-    func lookup(_ host: String, source: Resolver.Source, deadline: ContinuousClock.Instant) async -> Result<
-        [String], ResolveFailure
-    > {
-        let lookup = DNSLookup(host: host, source: source, deadline: deadline)
+    func lookup(_ host: String, query: DNSLookup.Query = .addresses, source: Resolver.Source, deadline: ContinuousClock.Instant) async
+        -> Result<DNSLookup.Answer, ResolveFailure>
+    {
+        let lookup = DNSLookup(host: host, query: query, source: source, deadline: deadline)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 lookup.continuation = continuation
@@ -111,7 +111,7 @@ public final class DNSLookupLoop: Sendable {
         return Int32(min(60_000, Int64(next.pointee.tv_sec) * 1000 + Int64(next.pointee.tv_usec) / 1000 + 1))
     }
 
-    private func complete(_ lookup: DNSLookup, _ outcome: Result<[String], ResolveFailure>) {
+    private func complete(_ lookup: DNSLookup, _ outcome: Result<DNSLookup.Answer, ResolveFailure>) {
         if let channel = lookup.channel { ares_destroy(channel) }
         lookup.channel = nil
         let continuation = lookup.continuation

@@ -38,6 +38,20 @@ public struct Resolver: Sendable {
 
     /// IPv4 addresses first, then IPv6, without duplicates.
     public func resolve(_ host: String, timeout: Duration) async -> Result<[String], ResolveFailure> {
-        await loop.lookup(host, source: source, deadline: ContinuousClock.now + timeout)
+        switch await loop.lookup(host, source: source, deadline: ContinuousClock.now + timeout) {
+        case .success(.addresses(let addresses)): .success(addresses)
+        case .success(.services): .failure(.noAddresses)
+        case .failure(let failure): .failure(failure)
+        }
+    }
+
+    /// The SRV records of `name` (at most 64, as the server ordered them; `SRVRecord.ordered`
+    /// gives RFC 2782's order), from the same servers and under the same deadline rules.
+    public func services(_ name: String, timeout: Duration) async -> Result<[SRVRecord], ResolveFailure> {
+        switch await loop.lookup(name, query: .services, source: source, deadline: ContinuousClock.now + timeout) {
+        case .success(.services(let records)): .success(records)
+        case .success(.addresses): .failure(.noAddresses)
+        case .failure(let failure): .failure(failure)
+        }
     }
 }
