@@ -69,6 +69,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition(element.end <= bytes.count, "element past the bytes")
             _ = try? element.children(of: bytes).map { $0.integer(of: bytes) }
         }
+    #elseif FUZZ_AUTODISCOVER
+        let answer = AutodiscoverResponseParser.parse(bytes)
+        if answer.refusal != nil { precondition(answer.action == nil, "a refused answer carries an action") }
+        _ = EwsURLComparison.same(answer.externalEwsURL ?? "", EndpointURL("https://mail.example.com/EWS/Exchange.asmx")!)
     #elseif FUZZ_REVOCATION
         // What a CRL distribution point, an OCSP responder or a stapling server sent, read for a
         // certificate and its issuer made at start (the answer never verifies: the path to that

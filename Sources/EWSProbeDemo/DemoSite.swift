@@ -79,7 +79,33 @@ public enum DemoSite {
             return Response(status: .found, headers: headers)
         }
         router.get("/EWS/healthcheck.htm") { _, _ in "200 OK\n" }
+        router.post("/autodiscover/autodiscover.xml") { request, _ -> Response in
+            let asked = String(buffer: try await request.body.collect(upTo: 64 * 1024))
+            return autodiscoverAnswer(asked: asked, authority: request.head.authority ?? "mail.demo.test")
+        }
         return router
+    }
+
+    /// The demo's Autodiscover (found through its SRV record, answering without authentication,
+    /// which a real Exchange would not): `@demo.test` is told the site's own EWS URL, `@legacy.demo.test`
+    /// an old server's, which the configured URL no longer is.
+    static func autodiscoverAnswer(asked: String, authority: String) -> Response {
+        let legacy = asked.lowercased().contains("@legacy.demo.test")
+        let ews = legacy ? "https://legacy-cas.demo.test/EWS/Exchange.asmx" : "https://\(authority)/EWS/Exchange.asmx"
+        let xml = """
+            <?xml version="1.0" encoding="utf-8"?>
+            <Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+              <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">
+                <Account><AccountType>email</AccountType><Action>settings</Action>
+                  <Protocol><Type>EXCH</Type><EwsUrl>https://cas1.demo.local/EWS/Exchange.asmx</EwsUrl></Protocol>
+                  <Protocol><Type>EXPR</Type><EwsUrl>\(ews)</EwsUrl></Protocol>
+                </Account>
+              </Response>
+            </Autodiscover>
+            """
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .contentType, value: "text/xml; charset=utf-8"))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: xml)))
     }
 
     /// The bundled config, pointed at the demo site's port. 127.0.0.2 has nothing listening,
@@ -87,8 +113,8 @@ public enum DemoSite {
     /// Every target over HTTPS, as the product is used: the site's certificate comes from the
     /// demo CA (`caFile`), so the healthy target passes `tls` too.
     public static func config(
-        sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, revokedPort: Int? = nil, directory: DemoDirectory? = nil,
-        proxy: DemoProxy? = nil
+        sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, revokedPort: Int? = nil, dnsPort: Int? = nil,
+        directory: DemoDirectory? = nil, proxy: DemoProxy? = nil
     ) -> String {
         """
         global:
@@ -104,10 +130,10 @@ public enum DemoSite {
           https_node:
             checks: [dns, tcp, tls, auth_methods]
             ca_file: \(caFile)
-        \(proxy.map { proxyModule($0, caFile: caFile) } ?? "")\(directory?.moduleYAML ?? "")targets:
+        \(proxy.map { proxyModule($0, caFile: caFile) } ?? "")\(dnsPort.map { autodiscoverModules(dnsPort: $0, caFile: caFile) } ?? "")\(directory?.moduleYAML ?? "")targets:
           - name: demo-healthy
             url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
-            module: cloud_connector
+            module: \(dnsPort == nil ? "cloud_connector" : "cloud_connector_autodiscover")
             resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
             labels: {site: demo}
           - name: demo-one-node-down
@@ -140,7 +166,36 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
-        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(revokedPort.map { revokedTarget(port: $0) } ?? "")\(directory?.targetsYAML() ?? "")
+        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(revokedPort.map { revokedTarget(port: $0) } ?? "")\(dnsPort == nil ? "" : autodiscoverTarget(sitePort: sitePort))\(directory?.targetsYAML() ?? "")
+        """
+    }
+
+    /// The healthy site's module with Autodiscover (asking the demo's DNS server, which has its
+    /// SRV record), and a module discovering an address whose Autodiscover is out of date.
+    static func autodiscoverModules(dnsPort: Int, caFile: String) -> String {
+        """
+          cloud_connector_autodiscover:
+            checks: [dns, tcp, tls, auth_methods, forms_auth, autodiscover]
+            ca_file: \(caFile)
+            dns: {server: "127.0.0.1:\(dnsPort)"}
+            autodiscover: {email: probe@demo.test}
+          autodiscover_legacy:
+            checks: [dns, autodiscover]
+            ca_file: \(caFile)
+            dns: {server: "127.0.0.1:\(dnsPort)"}
+            autodiscover: {email: probe@legacy.demo.test}
+
+        """
+    }
+
+    static func autodiscoverTarget(sitePort: Int) -> String {
+        """
+          - name: demo-autodiscover-mismatch
+            url: https://mail.demo.test:\(sitePort)/EWS/Exchange.asmx
+            module: autodiscover_legacy
+            resolve: ["mail.demo.test:\(sitePort):127.0.0.1"]
+            labels: {site: demo}
+
         """
     }
 
@@ -192,6 +247,8 @@ public enum DemoSite {
         public var task: Task<Void, any Error>
         public var caFile: String
         public var revokedPort: Int
+        /// The demo's DNS server (the Autodiscover SRV records).
+        public var dnsPort: Int
     }
 
     /// Starts the site over HTTPS on 127.0.0.1, with a certificate from the demo's own CA whose
@@ -215,7 +272,8 @@ public enum DemoSite {
         let task = Task { try await app.run() }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw DemoError(message: "the demo site did not start") }
-        return Started(port: port, task: task, caFile: pki.caFile, revokedPort: revoked.port)
+        let dns = try DemoDNS(autodiscoverDomains: ["demo.test", "legacy.demo.test"], sitePort: port)
+        return Started(port: port, task: task, caFile: pki.caFile, revokedPort: revoked.port, dnsPort: dns.port)
     }
 
     /// A loopback port with nothing listening: bind, read the port, close.

@@ -23,7 +23,7 @@ struct DemoCommand: AsyncParsableCommand {
         if directory == nil { logger.info("slapd is not installed: the demo runs without a directory") }
         let yaml = DemoSite.config(
             sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile,
-            revokedPort: site.revokedPort, directory: directory, proxy: try DemoProxy.start())
+            revokedPort: site.revokedPort, dnsPort: site.dnsPort, directory: directory, proxy: try DemoProxy.start())
         let config: ProbeConfig
         do {
             config = try ConfigLoader.load(yaml: yaml, name: "<demo>", registry: .builtin)

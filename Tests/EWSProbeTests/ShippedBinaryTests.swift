@@ -154,6 +154,7 @@ import Testing
             ("demo-forms-login", ("forms_auth", "forms_login_detected")),
             ("demo-cert-self-signed-expiring", ("tls", "self_signed")),
             ("demo-cert-revoked", ("tls", "revoked")),
+            ("demo-autodiscover-mismatch", ("autodiscover", "ews_url_mismatch")),
             ("demo-farm-not-sticky", ("lb_affinity", "backend_switch")),
             ("demo-port-closed", ("tcp", "refused")),
             ("demo-directory-password-expiring", ("ldap", "password_expiring")),
