@@ -128,4 +128,23 @@ import Testing
         #expect(!(run.stdout + run.stderr).contains(AutodiscoverLab.password))
         #expect(CheckRegistry.builtin.defaultModule(for: .ews).checkNames.last == "autodiscover")
     }
+
+    /// Through an outbound proxy every candidate's request is a tunnel through it (squid's log),
+    /// the names resolved by the proxy (its hosts file), and the verdict is the same.
+    @Test func candidatesGoThroughTheProxy() async throws {
+        let lab = try AutodiscoverLab()
+        defer { lab.stop() }
+        let addresses = try #require(
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: lab.directory.appendingPathComponent("lab.json"))) as? [String: Any])?[
+                "addresses"] as? [String: String])
+        let root = try #require(addresses["root.adlab.test"])
+        let squid = try ProxyLab(["squid-basic"], extra: ["--host", "root.adlab.test=\(root)"])
+        defer { squid.stop() }
+        var target = try lab.target("root.adlab.test")
+        target.proxy = try ProxyLab.settings(squid.url)
+        let result = try #require(Self.autodiscover(await ProbeRunner(runtime: ProbeRuntime()).run(target)))
+        #expect(result.status == .pass, "\(result.summary) \(result.trace)")
+        #expect(Self.foundURL(result) == lab.value("root.adlab.test", "ews_url"))
+        #expect(squid.connectLines().contains { $0.contains("CONNECT root.adlab.test:443") }, "\(squid.connectLines())")
+    }
 }

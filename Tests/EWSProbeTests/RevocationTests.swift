@@ -192,4 +192,29 @@ import Testing
         #expect(tunnels.contains { $0.contains("CONNECT 127.0.0.1:\(lab.httpPort)") }, "\(tunnels)")
         #expect(lab.requests(for: "/int.crl") == 1)
     }
+
+    /// A directory is judged the same way: slapd presenting the revoked site's chain over LDAPS
+    /// and after StartTLS, and the good one's.
+    @Test func directoriesGetTheSameJudgement() async throws {
+        let lab = try RevocationLab()
+        defer { lab.stop() }
+        let runner = ProbeRunner(runtime: ProbeRuntime())
+        for (site, reason) in [("revoked", Optional("revoked")), ("good", nil)] {
+            let info = try #require(lab.sites[site])
+            let chain = URL(fileURLWithPath: try #require(info["chain"] as? String))
+            let key = URL(fileURLWithPath: try #require(info["key"] as? String))
+            let slapd = try DirectoryLab.Slapd(certificate: (chain, key), ca: URL(fileURLWithPath: lab.root))
+            defer { slapd.process.stop() }
+            for url in ["ldaps://\(lab.host(site)):\(slapd.ldapsPort)", "ldap://\(lab.host(site)):\(slapd.ldapPort)"] {
+                let endpoint = try #require(EndpointURL(url))
+                let module = try CheckRegistry.builtin.defaultModule(for: .directory).selecting(["dns", "tcp", "tls"], registry: .builtin)
+                var target = TargetConfig(name: site, url: endpoint, module: module, timeout: .seconds(6))
+                target.caFile = lab.root
+                target.resolve = [ResolvePin(host: lab.host(site), port: endpoint.port, addresses: ["127.0.0.1"])]
+                let result = try #require(Self.tls(await runner.run(target)))
+                #expect(result.reason == reason, "\(url): \(result.status) \(result.summary)")
+                #expect(Self.series(result)["crl"] == (reason == nil ? 0 : 1), "\(url): \(result.measurements.map(\.name))")
+            }
+        }
+    }
 }

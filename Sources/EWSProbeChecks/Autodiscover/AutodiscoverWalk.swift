@@ -32,6 +32,9 @@ final class AutodiscoverWalk {
 
     let ctx: ProbeContext
     let credentials: (username: String, password: Secret)?
+    /// The walk's own connection pool: the POST with credentials after a candidate's 401 goes on
+    /// the connection that got the 401 (one handshake per candidate, not two).
+    let scope: ConnectionScope
     private(set) var attempts: [AutodiscoverAttempt] = []
     private var hops = 0
     private var addresses: Set<String> = []
@@ -42,6 +45,7 @@ final class AutodiscoverWalk {
     init(_ ctx: ProbeContext, credentials: (username: String, password: Secret)?) {
         self.ctx = ctx
         self.credentials = credentials
+        scope = ctx.transport.makeScope()
     }
 
     func discover(_ start: String) async -> Ending {
@@ -258,7 +262,7 @@ final class AutodiscoverWalk {
         request.endpoint = endpoint
         request.sourceAddress = ctx.target.sourceAddress
         do throws(TransportError) {
-            let response = try await ctx.transport.exchange(request, policy: .oneShot)
+            let response = try await ctx.transport.exchange(request, policy: .pooled(scope))
             attempt.status = response.status
             return response
         } catch {
