@@ -40,20 +40,7 @@ public enum AutodiscoverResponseParser {
                 answer.refusal = "the answer declares a document type (entities are not expanded)"
                 return answer
             }
-            var end = index + 1
-            var quote: UInt8?
-            while end < bytes.count {
-                let c = bytes[end]
-                if let q = quote {
-                    if c == q { quote = nil }
-                } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
-                    quote = c
-                } else if c == UInt8(ascii: ">") {
-                    break
-                }
-                end += 1
-            }
-            guard end < bytes.count else {
+            guard let end = EWSResponseParser.tagEnd(bytes, from: index + 1) else {
                 answer.refusal = "the XML ends inside a tag"
                 return answer
             }

@@ -53,20 +53,7 @@ public enum EWSResponseParser {
                 }
                 continue
             }
-            var end = index + 1
-            var quote: UInt8?
-            while end < bytes.count {
-                let c = bytes[end]
-                if let q = quote {
-                    if c == q { quote = nil }
-                } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
-                    quote = c
-                } else if c == UInt8(ascii: ">") {
-                    break
-                }
-                end += 1
-            }
-            guard end < bytes.count else { break }
+            guard let end = tagEnd(bytes, from: index + 1) else { break }
             let tag = String(decoding: bytes[(index + 1)..<end], as: UTF8.self)
             index = end + 1
             if tag.hasPrefix("/") || tag.hasPrefix("?") || tag.hasPrefix("!") { continue }
@@ -85,6 +72,24 @@ public enum EWSResponseParser {
             }
         }
         return answer
+    }
+
+    /// The `>` that ends the tag starting before `start`, quoted attribute values skipped.
+    static func tagEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+        var end = start
+        var quote: UInt8?
+        while end < bytes.count {
+            let c = bytes[end]
+            if let q = quote {
+                if c == q { quote = nil }
+            } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                quote = c
+            } else if c == UInt8(ascii: ">") {
+                return end
+            }
+            end += 1
+        }
+        return nil
     }
 
     static func assign(_ element: String, _ value: String, to answer: inout EWSAnswer) {

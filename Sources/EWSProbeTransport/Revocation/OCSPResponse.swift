@@ -88,14 +88,7 @@ public enum OCSPResponse {
         var length: UInt32 = 0
         let ok = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_sha256(), nil) }
         guard ok == 1 else { return "" }
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(Int(length) * 2)
-        for byte in digest[0..<Int(length)] {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return HexText.of(digest[0..<Int(length)])
     }
 
     static func errorText(_ code: UInt) -> String {

@@ -134,15 +134,7 @@ public struct Certificate: Sendable, Equatable {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard X509_digest(x509, EVP_sha256(), &digest, &length) == 1 else { return "" }
-        // Hex by table: String(format:) per byte goes through Foundation's formatter.
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(Int(length) * 2)
-        for byte in digest[0..<Int(length)] {
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        return HexText.of(digest[0..<Int(length)])
     }
 
     static func time(_ asn1: UnsafePointer<ASN1_TIME>?) -> Double {

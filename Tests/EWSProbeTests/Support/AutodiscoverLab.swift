@@ -31,16 +31,7 @@ final class AutodiscoverLab: @unchecked Sendable {
                 "python3", Self.script, "--dir", directory.path, "--dns-port", "\(dnsPort)", "--responder-port", "\(LabNetwork.freePort())",
                 "--password", Self.password, "--subnet", subnet, "--exit-on-stdin-eof",
             ], directory: directory, port: dnsPort, timeout: 60)
-        let log = directory.appendingPathComponent("process.log")
-        let deadline = Date().addingTimeInterval(60)
-        while !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("ready \(dnsPort)") {
-            guard Date() < deadline, process.process.isRunning else {
-                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                process.stop()
-                throw LabError("autodiscover_lab.py did not get ready: \(output.suffix(2000))")
-            }
-            usleep(20_000)
-        }
+        try process.waitForOutput("ready \(dnsPort)")
         let data = try Data(contentsOf: directory.appendingPathComponent("lab.json"))
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         domains = object?["domains"] as? [String: [String: Any]] ?? [:]
@@ -73,16 +64,7 @@ final class AutodiscoverLab: @unchecked Sendable {
 
     /// exchangelib's autodiscovery of `address` against the same servers and DNS.
     func oracle(_ address: String) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "oracle", "--dir", directory.path, address]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        try LabProcess.json([Self.script, "oracle", "--dir", directory.path, address])
     }
 
     /// nginx's access log: one line per request, `ADDR:PORT host="..." ... auth=yes|no`.

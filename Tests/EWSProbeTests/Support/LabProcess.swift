@@ -46,6 +46,35 @@ final class LabProcess: @unchecked Sendable {
         throw LabError("\(executable) did not start listening on \(host):\(port): \(output)")
     }
 
+    /// Waits until the process has printed `text` (its output is `process.log` in its directory);
+    /// stops it and throws with what it said when it does not within `seconds` or ends first.
+    func waitForOutput(_ text: String, seconds: TimeInterval = 60) throws {
+        let log = directory.appendingPathComponent("process.log")
+        let deadline = Date().addingTimeInterval(seconds)
+        while !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains(text) {
+            guard Date() < deadline, process.isRunning else {
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                stop()
+                throw LabError("\(process.arguments?.dropFirst().first ?? "the lab") did not print \"\(text)\": \(output.suffix(2000))")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// Runs `python3 ARGUMENTS` (a lab script's oracle) and reads the one JSON object it prints.
+    static func json(_ arguments: [String]) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
     /// SIGTERM, then SIGKILL after a grace period: a child spawned from a thread with blocked
     /// signals (Foundation's) may never see the SIGTERM.
     func stop() {

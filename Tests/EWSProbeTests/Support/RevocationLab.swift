@@ -35,16 +35,7 @@ final class RevocationLab: @unchecked Sendable {
                 "--ocsp-port", "\(ocspPort)", "--hostile-port", "\(hostilePort)", "--exit-on-stdin-eof",
             ], directory: directory, port: hostilePort, timeout: 60)
         // Its `ready` line comes once the PKI, lab.json and every server are up.
-        let log = directory.appendingPathComponent("process.log")
-        let deadline = Date().addingTimeInterval(60)
-        while !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("ready \(tlsPort)") {
-            guard Date() < deadline, process.process.isRunning else {
-                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                process.stop()
-                throw LabError("revocation_lab.py did not get ready: \(output.suffix(2000))")
-            }
-            usleep(20_000)
-        }
+        try process.waitForOutput("ready \(tlsPort)")
         let data = try Data(contentsOf: directory.appendingPathComponent("lab.json"))
         let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         sites = object?["sites"] as? [String: [String: Any]] ?? [:]
@@ -72,16 +63,7 @@ final class RevocationLab: @unchecked Sendable {
 
     /// openssl's verdicts on `site`: `crl`, `ocsp`, `stapled` -> good | revoked | unknown | none | error: ...
     func oracle(_ site: String) throws -> [String: String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "oracle", "--dir", directory.path, site]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (try JSONSerialization.jsonObject(with: data) as? [String: String]) ?? [:]
+        try LabProcess.json([Self.script, "oracle", "--dir", directory.path, site]).compactMapValues { $0 as? String }
     }
 
     /// Request lines nginx logged for `path` on the CRL port.
