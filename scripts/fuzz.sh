@@ -28,7 +28,7 @@ case "$target" in
   soap_response) flag=FUZZ_SOAP; files="$C/EWS/EWSResponseParser.swift" ;;
   forms_login) flag=FUZZ_FORMS; files="$C/FormsAuth/FormsLoginClassifier.swift" ;;
   http_response) flag=FUZZ_HTTP; files="$T/Direct/ResponseReader.swift $T/HTTP/ResponseHead.swift $T/Connect/StreamPreamble.swift $T/Connect/HTTPConnectPreamble.swift $T/Socket/IPAddress.swift $T/Proxy/ProxyOutcome.swift $T/Proxy/ProxyRoute.swift $T/Proxy/ProxyTunnel.swift $T/Auth/AuthChallengeParser.swift $T/Auth/NTLMMessages.swift $T/Auth/NTLMCrypto.swift $T/Auth/Secret.swift" ;;
-  autodiscover_response) flag=FUZZ_AUTODISCOVER; files="$C/Autodiscover/AutodiscoverResponseParser.swift $C/Autodiscover/AutodiscoverAnswer.swift $C/Autodiscover/EwsURLComparison.swift $C/EWS/EWSResponseParser.swift $T/URL/EndpointURL.swift $T/URL/HostName.swift $T/Socket/IPAddress.swift" ;;
+  autodiscover_response) flag=FUZZ_AUTODISCOVER; files="$C/Autodiscover/AutodiscoverResponseParser.swift $C/Autodiscover/AutodiscoverAnswer.swift $C/Autodiscover/EwsURLComparison.swift $C/EWS/EWSResponseParser.swift $T/URL/EndpointURL.swift $T/URL/EndpointKind.swift $T/URL/HostName.swift $T/Socket/IPAddress.swift" ;;
   revocation_response) flag=FUZZ_REVOCATION; files="$T/Revocation/CRLDocument.swift $T/Revocation/OCSPResponse.swift $T/Revocation/RevocationAnswer.swift $T/TLS/HexText.swift $T/TLS/Certificate.swift $T/TLS/ChainVerifier.swift $T/TLS/PEMText.swift $T/TLS/TrustStores.swift $T/TLS/VerdictCache.swift $T/Files/RegularFile.swift $T/Threads/UnsafeSendable.swift" ;;
   ldap_response) flag=FUZZ_LDAP; files="$T/Connect/BERElement.swift $T/Connect/LDAPStartTLSPreamble.swift $T/Connect/StreamPreamble.swift $T/Proxy/ProxyOutcome.swift" ;;
   *) echo "unknown target $target" >&2; exit 3 ;;
