@@ -17,9 +17,9 @@ struct RevocationInspector {
         self.ctx = ctx
         fetcher = RevocationFetcher(ctx, proxyAddress: proxyAddress)
         verifier = ctx.runtime.verifier(caFile: ctx.target.caFile)
-        // At most half of what is left: the checks after `tls` still get their turn.
-        let remaining = ctx.remaining
-        deadline = ContinuousClock.now + max(.milliseconds(500), remaining / 2)
+        // At most half of what is left (the checks after `tls` still get their turn), never past
+        // the run's own deadline.
+        deadline = min(ctx.deadline, ContinuousClock.now + max(.milliseconds(500), ctx.remaining / 2))
     }
 
     /// Every certificate of `built` (leaf first, anchor last) but the anchor, judged at once;
