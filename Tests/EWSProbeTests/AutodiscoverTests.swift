@@ -96,6 +96,21 @@ import Testing
         #expect(lines.contains { $0.contains("auth=yes") })
     }
 
+    /// A redirect to another domain (here `redirectUrl` from redirecturl.adlab.test to
+    /// autodiscover.adhost.adlab.test) does not take the credentials along unless that host is
+    /// trusted: the walk stops at its 401 and says why; nginx saw no credentials there.
+    @Test func credentialsStayWithinTheDomain() async throws {
+        let lab = try AutodiscoverLab()
+        defer { lab.stop() }
+        let result = try #require(
+            Self.autodiscover(await ProbeRunner(runtime: ProbeRuntime()).run(try lab.target("redirecturl.adlab.test", trusted: []))))
+        #expect(result.status == .pass, "\(result.summary)")
+        #expect(result.summary.contains("not sent") && result.summary.contains("trusted_hosts"), "\(result.summary)")
+        let elsewhere = lab.requests().filter { $0.contains("host=\"autodiscover.adhost.adlab.test\"") }
+        #expect(!elsewhere.isEmpty)
+        #expect(elsewhere.allSatisfy { $0.contains("auth=no") }, "\(elsewhere)")
+    }
+
     /// The shipped binary: the default EWS module ends with `autodiscover`; JSON details list
     /// every candidate with its outcome; the metrics the contract names are there.
     @Test func shippedBinaryReportsEveryCandidate() async throws {

@@ -10,16 +10,29 @@ public struct AutodiscoverCheck: Check {
 
     /// `autodiscover.email`: the address to discover (else `mailbox_check`, else a UPN username).
     public var email: String?
+    /// `autodiscover.trusted_hosts`: hosts outside the address's domain that may receive the
+    /// credentials (`host` exactly, `.domain` for every name under it), e.g. a hybrid
+    /// deployment's redirect to another domain.
+    public var trustedHosts: [String] = []
 
     public init() {}
 
     public init(settings: YAMLSection) throws {
-        for (key, value) in try settings.entries(allowed: ["email"]) where key == "email" {
-            let address = try value.nonEmptyString()
-            guard address.contains("@"), !address.contains(where: \.isWhitespace) else {
-                throw value.error("email must be an address (user@domain)")
+        for (key, value) in try settings.entries(allowed: ["email", "trusted_hosts"]) {
+            switch key {
+            case "email":
+                let address = try value.nonEmptyString()
+                guard AutodiscoverWalk.domain(of: address) != nil else { throw value.error("email must be an address (user@domain)") }
+                email = address
+            case "trusted_hosts":
+                trustedHosts = try value.stringList().map { $0.lowercased() }
+                if let bad = trustedHosts.first(where: {
+                    AutodiscoverWalk.domain(of: "x@\($0.hasPrefix(".") ? String($0.dropFirst()) : $0)") == nil
+                }) {
+                    throw value.error("trusted_hosts: \"\(bad)\" is not a host name (or .domain)")
+                }
+            default: break
             }
-            email = address
         }
     }
 
@@ -38,11 +51,11 @@ public struct AutodiscoverCheck: Check {
                 return CheckResult(check: Self.name, status: .fail, reason: "credentials_unavailable", summary: "\(error)")
             }
         }
-        let walk = AutodiscoverWalk(ctx, credentials: credentials)
+        let walk = AutodiscoverWalk(ctx, credentials: credentials, trustedHosts: trustedHosts)
         let ending = await walk.discover(address)
         return AutodiscoverReport.render(
             ending, attempts: walk.attempts, address: address, configured: ctx.target.url, includeDetails: ctx.includeDetails,
-            seconds: timer.elapsed)
+            seconds: timer.elapsed, shown: walk.shown)
     }
 
     func address(_ target: TargetConfig) -> String? {

@@ -9,7 +9,7 @@ enum AutodiscoverReport {
 
     static func render(
         _ ending: AutodiscoverWalk.Ending, attempts: [AutodiscoverAttempt], address: String, configured: EndpointURL,
-        includeDetails: Bool, seconds: Double
+        includeDetails: Bool, seconds: Double, shown: (String) -> String
     ) -> CheckResult {
         var result = CheckResult(check: AutodiscoverCheck.name, status: .pass, summary: "")
         var match: Bool?
@@ -17,29 +17,30 @@ enum AutodiscoverReport {
         switch ending {
         case .settings(let answer, let url):
             found = (answer.externalEwsURL, answer.internalEwsURL)
-            let inside = answer.internalEwsURL.map { "; internal (EXCH) \(LabelValue.bounded($0))" } ?? ""
+            let inside = answer.internalEwsURL.map { "; internal (EXCH) \(shown($0))" } ?? ""
             if let external = answer.externalEwsURL {
                 match = EwsURLComparison.same(external, configured)
                 if match == true {
-                    result.summary = "\(url) hands out \(LabelValue.bounded(external)) for \(address), the configured URL\(inside)"
+                    result.summary = "\(url) hands out \(shown(external)) for \(address), the configured URL\(inside)"
                 } else {
                     result.status = .fail
                     result.reason = "ews_url_mismatch"
                     result.summary =
-                        "Autodiscover hands out \(LabelValue.bounded(external)) for \(address), not the configured \(configured)\(inside)"
+                        "Autodiscover hands out \(shown(external)) for \(address), not the configured \(configured)\(inside)"
                 }
             } else if let internalURL = answer.internalEwsURL {
                 result.status = .warn
                 result.reason = "external_ews_url_missing"
-                result.summary = "\(url) publishes only an internal (EXCH) EWS URL, \(LabelValue.bounded(internalURL)), for \(address)"
+                result.summary = "\(url) publishes only an internal (EXCH) EWS URL, \(shown(internalURL)), for \(address)"
             } else {
                 result.status = .fail
                 result.reason = "invalid_response"
                 result.summary = "\(url) answers settings without an EWS URL for \(address)"
             }
-        case .authenticationRequired(let url):
+        case .authenticationRequired(let url, let withheld):
+            let why = withheld.map { "the credentials were not sent: \($0)" } ?? "configure username and password to compare it"
             result.summary =
-                "\(url) asks for credentials on a verified certificate: Autodiscover is there; the EWS URL was not compared (configure username and password to compare it)"
+                "\(shown(url)) asks for credentials on a verified certificate: Autodiscover is there; the EWS URL was not compared (\(why))"
         case .failure(let reason, let summary):
             result.status = .fail
             result.reason = reason
@@ -50,21 +51,22 @@ enum AutodiscoverReport {
         if result.status != .pass { result.notes = attempts.map { "  \($0.line)" } }
         result.durationSeconds = seconds
         result.measurements = measurements(
-            attempts, match: match, external: found.external, success: result.status != .fail, seconds: seconds)
+            attempts, match: match, external: found.external.map(shown), success: result.status != .fail, seconds: seconds,
+            shown: shown)
         if includeDetails { result.details = details(attempts, address: address, found: found, match: match) }
         return result
     }
 
-    static func measurements(_ attempts: [AutodiscoverAttempt], match: Bool?, external: String?, success: Bool, seconds: Double)
-        -> [Measurement]
-    {
+    static func measurements(
+        _ attempts: [AutodiscoverAttempt], match: Bool?, external: String?, success: Bool, seconds: Double, shown: (String) -> String
+    ) -> [Measurement] {
         var out = [
             Measurement("ewsprobe_autodiscover_success", success ? 1 : 0, help: "Whether Autodiscover handed out the configured EWS URL."),
             Measurement("ewsprobe_autodiscover_seconds", seconds, help: "Time the whole Autodiscover walk took."),
         ]
         var seen: Set<String> = []
         for attempt in attempts.prefix(maxCandidateSeries) {
-            let url = LabelValue.bounded(attempt.url)
+            let url = shown(attempt.url)
             guard seen.insert("\(attempt.candidate.rawValue) \(url)").inserted else { continue }
             let answered: Bool
             switch attempt.outcome {
@@ -87,7 +89,7 @@ enum AutodiscoverReport {
             out.append(
                 Measurement(
                     "ewsprobe_autodiscover_ews_url_info", 1, help: "The external EWS URL Autodiscover hands out; the value is always 1.",
-                    labels: [("url", LabelValue.bounded(external))]))
+                    labels: [("url", external)]))
         }
         return out
     }

@@ -9,13 +9,17 @@ import Foundation
 /// handshake fails before any byte of the request when it does not), never over http, and only
 /// to one that asked for them: each candidate is asked without them first, so a web site at the
 /// domain's root that does not speak Autodiscover never sees the service account's password
-/// (the leak Outlook's own walk is known for).
+/// (the leak Outlook's own walk is known for), and only within the address's domain, the EWS
+/// host, or `trusted_hosts`: a redirect, a SRV record or an http candidate's Location (none of
+/// which is authenticated) cannot send the password elsewhere. Outlook asks its user there; a
+/// monitor has nobody to ask, so the walk stops at that 401 and says so.
 final class AutodiscoverWalk {
     /// How the walk ended.
     enum Ending: Equatable {
         case settings(AutodiscoverAnswer, url: String)
-        /// 401 from a verified candidate, without credentials to give.
-        case authenticationRequired(url: String)
+        /// 401 from a verified candidate, without credentials to give (or none it may be given:
+        /// the reason why in `withheld`).
+        case authenticationRequired(url: String, withheld: String?)
         case failure(reason: String, summary: String)
     }
 
@@ -42,14 +46,47 @@ final class AutodiscoverWalk {
     private var untrusted = false
     private var unreadable: String?
 
-    init(_ ctx: ProbeContext, credentials: (username: String, password: Secret)?) {
+    let trustedHosts: [String]
+    let redactor: SecretRedactor
+    /// The domain of the address the walk started with.
+    private var home = ""
+
+    init(_ ctx: ProbeContext, credentials: (username: String, password: Secret)?, trustedHosts: [String] = []) {
         self.ctx = ctx
         self.credentials = credentials
+        self.trustedHosts = trustedHosts
+        redactor = credentials.map { SecretRedactor(password: $0.password, username: $0.username) } ?? .none
         scope = ctx.transport.makeScope()
+    }
+
+    /// Server text as shown: the password's forms redacted before it is cut to a label's bound
+    /// (a password echoed across the cut would otherwise keep its first characters).
+    func shown(_ text: String) -> String { LabelValue.bounded(redactor.redact(text)) }
+
+    /// The domain of `address` (lower case), nil unless it is a host name: a domain the walk
+    /// puts into URLs may not carry a port, a path or anything else.
+    static func domain(of address: String) -> String? {
+        guard let at = address.lastIndex(of: "@"), at != address.startIndex else { return nil }
+        let domain = address[address.index(after: at)...].lowercased()
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789.-")
+        guard !domain.isEmpty, domain.count <= 253, domain.allSatisfy({ allowed.contains($0) }), !domain.hasPrefix("."),
+            !domain.hasSuffix("."), !domain.contains("..")
+        else { return nil }
+        return domain
+    }
+
+    /// Whether `host` may receive the credentials: within the domain walked, the one started
+    /// from, the EWS host, or a trusted host.
+    func mayReceiveCredentials(_ host: String, domain: String) -> Bool {
+        let host = host.lowercased()
+        let within = { (suffix: String) in host == suffix || host.hasSuffix("." + suffix) }
+        if within(domain) || within(home) || host == ctx.target.url.host { return true }
+        return trustedHosts.contains { $0.hasPrefix(".") ? host.hasSuffix($0) || host == String($0.dropFirst()) : host == $0 }
     }
 
     func discover(_ start: String) async -> Ending {
         var address = start
+        home = Self.domain(of: start) ?? ""
         while true {
             addresses.insert(address.lowercased())
             switch await walk(address) {
@@ -58,11 +95,11 @@ final class AutodiscoverWalk {
                 hops += 1
                 guard hops <= Self.maxRedirects else { return Self.loop("more than \(Self.maxRedirects) redirects") }
                 guard !addresses.contains(next.lowercased()) else {
-                    return Self.loop("redirectAddr back to \(LabelValue.bounded(next)), which was already asked")
+                    return Self.loop("redirectAddr back to \(shown(next)), which was already asked")
                 }
                 guard let at = next.firstIndex(of: "@"), next.index(after: at) < next.endIndex else {
                     return .failure(
-                        reason: "invalid_response", summary: "redirectAddr to \"\(LabelValue.bounded(next))\", which is no address")
+                        reason: "invalid_response", summary: "redirectAddr to \"\(shown(next))\", which is no address")
                 }
                 address = next
             }
@@ -72,7 +109,9 @@ final class AutodiscoverWalk {
     static func loop(_ why: String) -> Ending { .failure(reason: "redirect_loop", summary: "Autodiscover redirects in a loop: \(why)") }
 
     private func walk(_ address: String) async -> Step {
-        let domain = String(address[address.index(after: address.firstIndex(of: "@")!)...]).lowercased()
+        guard let domain = Self.domain(of: address) else {
+            return .done(.failure(reason: "invalid_response", summary: "\"\(shown(address))\" is no address to discover"))
+        }
         for candidate in [AutodiscoverCandidate.domain, .autodiscoverHost] {
             if let step = await post(candidate.url(domain: domain)!, candidate, address) { return step }
         }
@@ -103,8 +142,17 @@ final class AutodiscoverWalk {
             var attempt = AutodiscoverAttempt(candidate: candidate, url: url, address: address)
             let body = AutodiscoverRequest.body(for: address)
             var answer = await exchange(url, body: body, withCredentials: false, into: &attempt)
-            if answer?.status == 401, credentials != nil, url.lowercased().hasPrefix("https://") {
-                answer = await exchange(url, body: body, withCredentials: true, into: &attempt)
+            let host = EndpointURL(url)?.host ?? ""
+            let domain = Self.domain(of: address) ?? ""
+            var withheld: String?
+            if answer?.status == 401, credentials != nil {
+                if !url.lowercased().hasPrefix("https://") {
+                    withheld = "never over http"
+                } else if !mayReceiveCredentials(host, domain: domain) {
+                    withheld = "\(host) is outside \(domain) (add it to autodiscover.trusted_hosts to send them there)"
+                } else {
+                    answer = await exchange(url, body: body, withCredentials: true, into: &attempt)
+                }
             }
             guard let response = answer else {
                 attempts.append(attempt)
@@ -112,9 +160,9 @@ final class AutodiscoverWalk {
             }
             switch response.status {
             case 401:
-                attempt.outcome = credentials == nil ? .authenticationRequired : .rejected
+                attempt.outcome = credentials == nil || withheld != nil ? .authenticationRequired : .rejected
                 attempts.append(attempt)
-                if credentials == nil { return .done(.authenticationRequired(url: url)) }
+                if credentials == nil || withheld != nil { return .done(.authenticationRequired(url: url, withheld: withheld)) }
                 return .done(.failure(reason: "auth_rejected", summary: "Autodiscover at \(url) rejects the credentials (401)"))
             case 301, 302, 303, 307, 308:
                 guard let location = Self.location(response, base: url) else {
@@ -140,7 +188,7 @@ final class AutodiscoverWalk {
                 attempt.outcome = .answered
                 attempts.append(attempt)
                 if let code = document.errorCode {
-                    let message = LabelValue.bounded(document.errorMessage ?? "")
+                    let message = shown(document.errorMessage ?? "")
                     let reason = code == "500" ? "address_not_found" : "invalid_response"
                     return .done(
                         .failure(reason: reason, summary: "Autodiscover at \(url) answers error \(code) for \(address): \(message)"))
@@ -167,10 +215,12 @@ final class AutodiscoverWalk {
         hops += 1
         guard next.lowercased().hasPrefix("https://") else {
             return .failure(
-                reason: "insecure_redirect", summary: "\(url) redirects to \(LabelValue.bounded(next)), which is not https")
+                reason: "insecure_redirect", summary: "\(url) redirects to \(shown(next)), which is not https")
         }
         guard hops <= Self.maxRedirects else { return Self.loop("more than \(Self.maxRedirects) redirects") }
-        guard !urls.contains(next.lowercased()) else { return Self.loop("\(url) redirects back to \(next), which was already tried") }
+        guard !urls.contains(next.lowercased()) else {
+            return Self.loop("\(url) redirects back to \(shown(next)), which was already tried")
+        }
         return nil
     }
 

@@ -21,6 +21,12 @@ struct RevocationFetcher: Sendable {
     /// A document without `nextUpdate` is asked for again after this long.
     static let defaultLifetime = 3600.0
 
+    /// What a fetch's result depends on besides its URL: the way it went (a target behind a
+    /// proxy must not be served a document another target fetched directly, or the other way).
+    var route: String {
+        "\(proxy.map { "via \($0.host):\($0.port)" } ?? "direct") from \(sourceAddress ?? "any")"
+    }
+
     init(_ ctx: ProbeContext, proxyAddress: String?) {
         transport = ctx.transport
         resolver = ctx.resolver
@@ -29,13 +35,16 @@ struct RevocationFetcher: Sendable {
         proxy = ctx.proxyRoute(through: proxyAddress)
     }
 
-    /// The CRL at `url`, parsed; kept until its `nextUpdate` (a day at most).
-    func crl(_ url: String) async -> RevocationCache.Fetched {
+    /// The CRL at `url`, parsed and verified against `issuer` before it is kept (its dates
+    /// mean nothing before that); kept until its `nextUpdate` (a day at most). One that did not
+    /// verify is kept like a failed fetch, a minute.
+    func crl(_ url: String, issuer: Certificate) async -> RevocationCache.Fetched {
         let now = Date().timeIntervalSince1970
         switch await get(url, body: nil, limit: Self.crlLimit, what: "CRL") {
         case .failure(let problem): return Self.failed(problem, now: now)
         case .success(let bytes):
             guard let crl = CRLDocument(bytes) else { return Self.failed(RevocationProblem("the answer is not a CRL"), now: now) }
+            if let problem = crl.problem(issuedBy: issuer) { return Self.failed(problem, now: now) }
             return RevocationCache.Fetched(.crl(crl), expires: Self.expiry(crl.nextUpdate, now: now))
         }
     }

@@ -127,8 +127,9 @@ struct RevocationInspector {
         -> Result<RevocationAnswer, RevocationProblem>
     {
         let fetcher = self.fetcher
-        let found = await ctx.runtime.revocation.document("crl \(url)", source: "crl", until: deadline, now: now) {
-            await fetcher.crl(url)
+        let key = "crl \(url) \(issuer.sha256) \(fetcher.route)"
+        let found = await ctx.runtime.revocation.document(key, source: "crl", until: deadline, now: now) {
+            await fetcher.crl(url, issuer: issuer)
         }
         switch found?.fetched.document {
         case .crl(let crl): return crl.answer(for: certificate, issuer: issuer, now: now)
@@ -143,7 +144,7 @@ struct RevocationInspector {
         guard let request = OCSPResponse.request(for: certificate, issuer: issuer) else {
             return .failure(RevocationProblem("cannot encode the OCSP request"))
         }
-        let key = "ocsp \(url) \(issuer.sha256) \(certificate.serialHex) \(ctx.target.caFile ?? "")"
+        let key = "ocsp \(url) \(issuer.sha256) \(certificate.serialHex) \(ctx.target.caFile ?? "") \(fetcher.route)"
         let (fetcher, verifier) = (self.fetcher, self.verifier)
         let found = await ctx.runtime.revocation.document(key, source: "ocsp", until: deadline, now: now) {
             await fetcher.ocsp(url, request: request) { Self.read($0, certificate, issuer, presented, verifier) }

@@ -9,7 +9,8 @@ public final class CRLDocument: @unchecked Sendable {
     let pointer: OpaquePointer
     public let thisUpdate: Double
     public let nextUpdate: Double?
-    /// The size it arrived with, for the cache's memory bound.
+    /// What it takes in memory, for the cache's bound: parsed, each entry is an object of its
+    /// own (a 10 MiB list of minimal entries is some 400,000 of them), so entries count too.
     public let byteCount: Int
     /// Signature verdicts by the issuer certificate's SHA-256: nil when it verified.
     private let signatures = Mutex<[String: RevocationProblem?]>([:])
@@ -31,7 +32,7 @@ public final class CRLDocument: @unchecked Sendable {
         pointer = parsed
         thisUpdate = Certificate.time(X509_CRL_get0_lastUpdate(parsed))
         nextUpdate = X509_CRL_get0_nextUpdate(parsed).map { Certificate.time($0) }
-        byteCount = bytes.count
+        byteCount = bytes.count + Int(OPENSSL_sk_num(X509_CRL_get_REVOKED(parsed))) * 256
     }
 
     deinit { X509_CRL_free(pointer) }
@@ -55,12 +56,19 @@ public final class CRLDocument: @unchecked Sendable {
             RevocationAnswer(state: .revoked(at: at, reason: Self.reason(entry)), thisUpdate: thisUpdate, nextUpdate: nextUpdate))
     }
 
+    /// Why this is not a complete CRL signed by `issuer` (nil when it is); known per issuer.
+    public func problem(issuedBy issuer: Certificate) -> RevocationProblem? { signatureProblem(issuer) }
+
     private func signatureProblem(_ issuer: Certificate) -> RevocationProblem? {
         if let known = signatures.withLock({ $0[issuer.sha256] }) { return known }
         let problem: RevocationProblem?
-        if X509_NAME_cmp(X509_CRL_get_issuer(pointer), X509_get_subject_name(issuer.object.pointer)) != 0 {
+        if let scope = Self.unsupportedScope(pointer) {
+            problem = RevocationProblem(scope)
+        } else if X509_NAME_cmp(X509_CRL_get_issuer(pointer), X509_get_subject_name(issuer.object.pointer)) != 0 {
             problem = RevocationProblem(
                 "the CRL is issued by \(Certificate.nameText(X509_CRL_get_issuer(pointer))), not by \(issuer.subjectCN)")
+        } else if case let usage = X509_get_key_usage(issuer.object.pointer), usage != UInt32.max, usage & UInt32(KU_CRL_SIGN) == 0 {
+            problem = RevocationProblem("\(issuer.subjectCN) may not sign CRLs (its key usage lacks cRLSign)")
         } else if let key = X509_get0_pubkey(issuer.object.pointer), X509_CRL_verify(pointer, key) == 1 {
             problem = nil
         } else {
@@ -69,6 +77,24 @@ public final class CRLDocument: @unchecked Sendable {
         ERR_clear_error()
         signatures.withLock { $0[issuer.sha256] = .some(problem) }
         return problem
+    }
+
+    /// A delta CRL lists only what changed since its base, a partitioned or indirect one only
+    /// part of the issuer's certificates, and an unknown critical extension may change what the
+    /// list means: none of them proves a certificate good, so none is used.
+    static func unsupportedScope(_ crl: OpaquePointer) -> String? {
+        if X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0 { return "the CRL is a delta CRL (not read)" }
+        if X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) >= 0 {
+            return "the CRL is partitioned or indirect (an issuing distribution point; not read)"
+        }
+        for index in 0..<X509_CRL_get_ext_count(crl) {
+            guard let ext = X509_CRL_get_ext(crl, index), X509_EXTENSION_get_critical(ext) == 1 else { continue }
+            let nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext))
+            if nid != NID_authority_key_identifier && nid != NID_crl_number {
+                return "the CRL has a critical extension it cannot be read without"
+            }
+        }
+        return nil
     }
 
     /// The entry's reasonCode extension by name (`keyCompromise`), nil when absent.

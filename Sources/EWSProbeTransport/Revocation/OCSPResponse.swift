@@ -8,6 +8,9 @@ import COpenSSL
 public enum OCSPResponse {
     /// Clock skew allowed on `thisUpdate` (OpenSSL's own tools allow five minutes too).
     static let leeway = 300.0
+    /// A response that promises no `nextUpdate` is current only this long after `thisUpdate`
+    /// (an old "good" replayed or kept stapled after a revocation proves nothing).
+    static let maxAgeWithoutNextUpdate = 4 * 86400.0
 
     /// The DER request for `certificate` issued by `issuer`.
     public static func request(for certificate: Certificate, issuer: Certificate) -> [UInt8]? {
@@ -71,6 +74,9 @@ public enum OCSPResponse {
         let issued = Certificate.time(thisUpdate)
         guard issued <= now + leeway else {
             return .failure(RevocationProblem("the OCSP response is dated in the future (thisUpdate)"))
+        }
+        if nextUpdate == nil, issued < now - maxAgeWithoutNextUpdate {
+            return .failure(RevocationProblem("the OCSP response is more than 4 days old and names no nextUpdate"))
         }
         let answer: RevocationAnswer.State
         switch state {

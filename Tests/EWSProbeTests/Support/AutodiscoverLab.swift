@@ -44,7 +44,9 @@ final class AutodiscoverLab: @unchecked Sendable {
 
     /// A target whose module runs `dns` (asking the lab's DNS server) and `autodiscover` for the
     /// domain's address, with the lab's credentials when the domain wants them.
-    func target(_ domain: String, credentials: Bool? = nil, timeout: Duration = .seconds(10)) throws -> TargetConfig {
+    func target(_ domain: String, credentials: Bool? = nil, timeout: Duration = .seconds(10), trusted: [String] = [".adlab.test"])
+        throws -> TargetConfig
+    {
         guard let url = value(domain, "target_url").flatMap(EndpointURL.init), let email = value(domain, "email") else {
             throw LabError("no such domain \(domain)")
         }
@@ -52,6 +54,8 @@ final class AutodiscoverLab: @unchecked Sendable {
         dns.server = .server(address: "127.0.0.1", port: dnsPort)
         var autodiscover = AutodiscoverCheck()
         autodiscover.email = email
+        // Every lab host is under adlab.test; redirects across its domains are part of the cases.
+        autodiscover.trustedHosts = trusted
         let module = ModuleConfig(name: "ad", checks: [dns, autodiscover])
         var target = TargetConfig(name: domain, url: url, module: module, timeout: timeout)
         target.caFile = root
