@@ -29,6 +29,7 @@ final class AutodiscoverWalk {
     }
 
     static let maxRedirects = 10
+    static let redirects: Set<Int> = [301, 302, 303, 307, 308]
     /// SRV targets tried, in RFC 2782 order: a record set of hundreds costs no more than this.
     static let maxSRVTargets = 3
     /// A real answer is a few KiB.
@@ -164,7 +165,7 @@ final class AutodiscoverWalk {
                 attempts.append(attempt)
                 if credentials == nil || withheld != nil { return .done(.authenticationRequired(url: url, withheld: withheld)) }
                 return .done(.failure(reason: "auth_rejected", summary: "Autodiscover at \(url) rejects the credentials (401)"))
-            case 301, 302, 303, 307, 308:
+            case _ where Self.redirects.contains(response.status):
                 guard let location = Self.location(response, base: url) else {
                     attempt.outcome = .failed("a redirect without a usable Location")
                     attempts.append(attempt)
@@ -233,7 +234,7 @@ final class AutodiscoverWalk {
             attempts.append(attempt)
             return nil
         }
-        guard [301, 302, 303, 307, 308].contains(response.status), let location = Self.location(response, base: url) else {
+        guard Self.redirects.contains(response.status), let location = Self.location(response, base: url) else {
             attempt.outcome = .failed("no redirect to https (HTTP \(response.status))")
             attempts.append(attempt)
             return nil
@@ -263,6 +264,17 @@ final class AutodiscoverWalk {
         }
     }
 
+    /// The walk's way to its candidates, made on the first request (with a proxy, the proxy's
+    /// address is the target's resolution).
+    private var route: HostRoute?
+    private func hostRoute() async -> HostRoute {
+        if let route { return route }
+        let through = ctx.target.proxy == nil ? nil : await ctx.addresses().addresses.first
+        let made = HostRoute(ctx, proxyAddress: through)
+        route = made
+        return made
+    }
+
     /// One request: nil when there was no HTTP answer (the attempt says why).
     private func exchange(_ url: String, body: [UInt8]?, withCredentials: Bool, into attempt: inout AutodiscoverAttempt) async
         -> HTTPResponse?
@@ -276,27 +288,16 @@ final class AutodiscoverWalk {
         // A silent candidate (a firewall in front of the domain's web site) must not take the
         // time the next one needs: each gets a quarter of the run's timeout, at least two seconds.
         let budget = min(ctx.remaining, max(.seconds(2), ctx.target.timeout / 4))
-        var pinned: String?
-        var proxy: ProxyRoute?
-        if ctx.target.proxy != nil {
-            let through = await ctx.addresses().addresses.first
-            proxy = ctx.proxyRoute(through: through)
-            pinned = through
-        } else if let pin = ctx.target.resolve.first(where: { $0.matches(host: endpoint.host, port: endpoint.port) }) {
-            pinned = pin.addresses.first
-            attempt.resolved = "pinned \(pin.addresses.joined(separator: ","))"
-        } else if IPAddress.isLiteral(endpoint.host) {
-            pinned = endpoint.host
-        } else {
-            switch await ctx.resolver.resolve(endpoint.host, timeout: budget) {
-            case .success(let found):
-                pinned = found.first
-                attempt.resolved = found.prefix(4).joined(separator: ",")
-            case .failure(let failure):
-                attempt.resolved = "DNS: \(failure.reason)"
-                attempt.outcome = .failed("\(endpoint.host) does not resolve (\(failure.reason))")
-                return nil
-            }
+        let route = await hostRoute()
+        let pinned: String?
+        switch await route.find(endpoint, timeout: budget) {
+        case .success(let found):
+            pinned = found.address
+            attempt.resolved = found.resolved
+        case .failure(let failure):
+            attempt.resolved = "DNS: \(failure.reason)"
+            attempt.outcome = .failed("\(endpoint.host) does not resolve (\(failure.reason))")
+            return nil
         }
         var headers = [("User-Agent", BuildInfo.userAgent)]
         if body != nil { headers.append(("Content-Type", "text/xml; charset=utf-8")) }
@@ -308,7 +309,7 @@ final class AutodiscoverWalk {
         var request = HTTPRequest(
             url: url, method: body == nil ? "GET" : "POST", headers: headers, body: body,
             timeout: max(.milliseconds(1), budget - (ContinuousClock.now - started)), pinnedAddress: pinned, caFile: ctx.target.caFile,
-            verifyPeer: true, proxy: proxy, bodyLimit: Self.bodyLimit)
+            verifyPeer: true, proxy: route.proxy, bodyLimit: Self.bodyLimit)
         request.endpoint = endpoint
         request.sourceAddress = ctx.target.sourceAddress
         do throws(TransportError) {

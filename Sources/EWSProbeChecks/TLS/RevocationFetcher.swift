@@ -8,10 +8,8 @@ import Foundation
 /// so it carries no one target's deadline: it has its own.
 struct RevocationFetcher: Sendable {
     let transport: any HTTPTransport
-    let resolver: Resolver
-    let pins: [ResolvePin]
+    let route: HostRoute
     let sourceAddress: String?
-    let proxy: ProxyRoute?
 
     /// The longest a fetch may take, whoever waits for it.
     static let timeout: Duration = .seconds(10)
@@ -23,16 +21,14 @@ struct RevocationFetcher: Sendable {
 
     /// What a fetch's result depends on besides its URL: the way it went (a target behind a
     /// proxy must not be served a document another target fetched directly, or the other way).
-    var route: String {
-        "\(proxy.map { "via \($0.host):\($0.port)" } ?? "direct") from \(sourceAddress ?? "any")"
+    var routeKey: String {
+        "\(route.proxy.map { "via \($0.host):\($0.port)" } ?? "direct") from \(sourceAddress ?? "any")"
     }
 
     init(_ ctx: ProbeContext, proxyAddress: String?) {
         transport = ctx.transport
-        resolver = ctx.resolver
-        pins = ctx.target.resolve
+        route = HostRoute(ctx, proxyAddress: proxyAddress)
         sourceAddress = ctx.target.sourceAddress
-        proxy = ctx.proxyRoute(through: proxyAddress)
     }
 
     /// The CRL at `url`, parsed and verified against `issuer` before it is kept (its dates
@@ -87,25 +83,17 @@ struct RevocationFetcher: Sendable {
             return .failure(RevocationProblem("only http and https URLs are fetched"))
         }
         let start = ContinuousClock.now
-        var pinned: String?
-        if let proxy {
-            pinned = proxy.connectAddress  // the proxy resolves the name
-        } else if let pin = pins.first(where: { $0.matches(host: endpoint.host, port: endpoint.port) }) {
-            pinned = pin.addresses.first
-        } else if IPAddress.isLiteral(endpoint.host) {
-            pinned = endpoint.host
-        } else {
-            switch await resolver.resolve(endpoint.host, timeout: Self.timeout) {
-            case .success(let addresses): pinned = addresses.first
-            case .failure(let failure): return .failure(RevocationProblem("cannot resolve \(endpoint.host): \(failure.reason)"))
-            }
+        let pinned: String?
+        switch await route.find(endpoint, timeout: Self.timeout) {
+        case .success(let found): pinned = found.address
+        case .failure(let failure): return .failure(RevocationProblem("cannot resolve \(endpoint.host): \(failure.reason)"))
         }
         var request = HTTPRequest(
             url: url, method: body == nil ? "GET" : "POST", headers: headers + [("User-Agent", BuildInfo.userAgent)], body: body,
             timeout: max(.milliseconds(1), Self.timeout - (ContinuousClock.now - start)), pinnedAddress: pinned, bodyLimit: limit)
         request.endpoint = endpoint
         request.sourceAddress = sourceAddress
-        request.proxy = proxy
+        request.proxy = route.proxy
         do throws(TransportError) {
             let response = try await transport.exchange(request, policy: .oneShot)
             guard response.status == 200 else { return .failure(RevocationProblem("HTTP \(response.status) from \(url)")) }

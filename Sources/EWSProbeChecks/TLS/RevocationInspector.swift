@@ -127,7 +127,7 @@ struct RevocationInspector {
         -> Result<RevocationAnswer, RevocationProblem>
     {
         let fetcher = self.fetcher
-        let key = "crl \(url) \(issuer.sha256) \(fetcher.route)"
+        let key = "crl \(url) \(issuer.sha256) \(fetcher.routeKey)"
         let found = await ctx.runtime.revocation.document(key, source: "crl", until: deadline, now: now) {
             await fetcher.crl(url, issuer: issuer)
         }
@@ -144,7 +144,7 @@ struct RevocationInspector {
         guard let request = OCSPResponse.request(for: certificate, issuer: issuer) else {
             return .failure(RevocationProblem("cannot encode the OCSP request"))
         }
-        let key = "ocsp \(url) \(issuer.sha256) \(certificate.serialHex) \(ctx.target.caFile ?? "") \(fetcher.route)"
+        let key = "ocsp \(url) \(issuer.sha256) \(certificate.serialHex) \(ctx.target.caFile ?? "") \(fetcher.routeKey)"
         let (fetcher, verifier) = (self.fetcher, self.verifier)
         let found = await ctx.runtime.revocation.document(key, source: "ocsp", until: deadline, now: now) {
             await fetcher.ocsp(url, request: request) { Self.read($0, certificate, issuer, presented, verifier) }
