@@ -37,9 +37,11 @@ if [ "${1:-}" = "--test" ]; then
   if ! python3 -c 'import spnego' >/dev/null 2>&1; then
     python3 -m pip install --quiet pyspnego 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyspnego
   fi
-  # exchangelib (PyPI): the independent Autodiscover client the autodiscover tests compare with.
-  if ! python3 -c 'import exchangelib' >/dev/null 2>&1; then
-    python3 -m pip install --quiet exchangelib 2>/dev/null || python3 -m pip install --quiet --break-system-packages exchangelib
+  # exchangelib (PyPI): the independent Autodiscover client the autodiscover tests compare with;
+  # cryptography (PyPI): what revocation_lab.py makes the OCSP responses openssl's CLI cannot with.
+  if ! python3 -c 'import exchangelib, cryptography' >/dev/null 2>&1; then
+    python3 -m pip install --quiet exchangelib cryptography 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages exchangelib cryptography
   fi
 fi
 if [ "${1:-}" = "--package" ]; then
