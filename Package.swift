@@ -26,6 +26,8 @@ let package = Package(
         // Already in the graph through Hummingbird; named because EWSProbeServer imports them.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The cloud connectors' client assertions (PS256, RS256) and the tokens' claims.
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -71,7 +73,9 @@ let package = Package(
         ),
         .target(
             name: "EWSProbeChecks",
-            dependencies: ["EWSProbeCore", "EWSProbeTransport", "COpenSSL", "CLDAP"],
+            dependencies: [
+                "EWSProbeCore", "EWSProbeTransport", "COpenSSL", "CLDAP", .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: acrossModules
         ),
         .target(

@@ -14,6 +14,9 @@ extension CheckRegistry {
         EWSLoginCheck.self,
         AutodiscoverCheck.self,
         LDAPCheck.self,
+        OAuthTokenCheck.self,
+        MailboxAPICheck.self,
+        ExoEWSCheck.self,
     ])
 }
 

@@ -39,7 +39,7 @@ public enum MetricsRenderer {
     static func series(target: TargetConfig, report: ProbeReport?, runs: Int, failedRuns: Int, families: MetricFamilies) -> RenderedSeries {
         var text = SeriesWriter(target: target.name, families: families)
         text.add(
-            "ewsprobe_target_info", [("url", target.url.description), ("module", target.module.name)] + target.labels, 1,
+            "ewsprobe_target_info", [("url", target.endpoint.description), ("module", target.module.name)] + target.labels, 1,
             help: "Configured targets with their URL, module and user labels; the value is always 1.")
         text.add("ewsprobe_target_interval_seconds", [], target.interval.seconds, help: "The target's configured run interval.")
         text.add("ewsprobe_probe_runs_total", [], Double(runs), help: "Probe runs of the target.", type: "counter")

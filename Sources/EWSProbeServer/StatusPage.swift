@@ -26,7 +26,7 @@ enum StatusPage {
         for state in targets {
             let name = escape(state.target.name)
             let link = "<a href=\"/status?target=\(percentEncoded(state.target.name))\">\(name)</a>"
-            let url = "<br><small>\(escape(state.target.url.description))</small>"
+            let url = "<br><small>\(escape(state.target.endpoint.description))</small>"
             guard let report = state.latest else {
                 html += "<tr><td>\(link)\(url)</td><td>pending</td><td></td><td></td><td>never</td></tr>\n"
                 continue
@@ -46,7 +46,7 @@ enum StatusPage {
         var html = """
             <!doctype html><html><head><meta charset="utf-8"><title>ewsprobe: \(escape(target.name))</title>\(style)</head><body>
             <p><a href="/">all targets</a></p><h1>\(escape(target.name))</h1>
-            <p>\(escape(target.url.description)) · module \(escape(target.module.name)) · every \(DurationText.format(target.interval))
+            <p>\(escape(target.endpoint.description)) · module \(escape(target.module.name)) · every \(DurationText.format(target.interval))
             · timeout \(DurationText.format(target.timeout)) · \(state.runs) run(s), \(state.failedRuns) failed</p>
 
             """

@@ -26,7 +26,7 @@ struct CheckConfigCommand: ParsableCommand {
             for target in config.targets {
                 let credentials = target.username.map { ", login as \($0) (\(target.password!))" } ?? ""
                 print(
-                    "  target \(target.name): \(target.url) module \(target.module.name) every \(DurationText.format(target.interval)), timeout \(DurationText.format(target.timeout))\(credentials)"
+                    "  target \(target.name): \(target.endpoint) module \(target.module.name) every \(DurationText.format(target.interval)), timeout \(DurationText.format(target.timeout))\(credentials)"
                 )
             }
         }

@@ -4,7 +4,8 @@ import EWSProbeTransport
 
 public struct DNSCheck: Check {
     public static let name = "dns"
-    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory]
+    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory, .m365, .googleWorkspace]
+    public static let judgesEachHost = true
 
     /// Ask this DNS server instead of the system resolver.
     public var server: Resolver.Source?

@@ -6,7 +6,8 @@ import Foundation
 /// The cloud service may land on any address, so by default one bad address fails the check.
 public struct TCPCheck: Check {
     public static let name = "tcp"
-    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory]
+    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory, .m365, .googleWorkspace]
+    public static let judgesEachHost = true
 
     public enum PartialFailure: String, Sendable, CaseIterable {
         case fail, warn

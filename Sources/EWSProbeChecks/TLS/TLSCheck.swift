@@ -7,7 +7,8 @@ import Foundation
 /// the result `TLSReport`: every fault is reported, not only the first.
 public struct TLSCheck: Check {
     public static let name = "tls"
-    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory]
+    public static let endpointKinds: Set<EndpointKind> = [.ews, .directory, .m365, .googleWorkspace]
+    public static let judgesEachHost = true
 
     public enum Mode: String, Sendable, CaseIterable {
         /// Any trust fault fails (what the cloud service does).

@@ -14,9 +14,13 @@ public protocol Check: Sendable {
     func plan(_ plan: inout ProbePlan, for url: EndpointURL)
     /// The endpoint kinds this check judges; on any other it is `skip not_applicable`.
     static var endpointKinds: Set<EndpointKind> { get }
+    /// Whether a connector's run repeats this check on each of its hosts (authority, APIs):
+    /// the checks of one connection (`dns`, `tcp`, `tls`).
+    static var judgesEachHost: Bool { get }
 }
 
 extension Check {
     public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {}
     public static var endpointKinds: Set<EndpointKind> { [.ews] }
+    public static var judgesEachHost: Bool { false }
 }

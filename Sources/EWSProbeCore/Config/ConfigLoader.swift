@@ -13,6 +13,7 @@ public enum ConfigLoader {
     static let targetKeys: Set<String> = [
         "name", "url", "module", "interval", "timeout", "labels", "resolve", "ca_file",
         "username", "password_file", "password_env", "mailbox_check", "password", "source_address", "proxy",
+        "m365", "google_workspace",
     ]
     static let reservedLabels: Set<String> = ["target", "check", "address", "module", "job", "instance", "reason"]
     public static func load(file path: String, registry: CheckRegistry) throws -> ProbeConfig {
@@ -224,14 +225,14 @@ public enum ConfigLoader {
             if let moduleName = pending.spec.moduleName {
                 guard
                     let named = ProbeConfig.module(
-                        named: moduleName, in: state.modules, registry: state.registry, for: pending.spec.url.kind)
+                        named: moduleName, in: state.modules, registry: state.registry, for: pending.spec.endpoint.kind)
                 else {
                     let known = (state.modules.keys.sorted() + ["default"]).joined(separator: ", ")
                     throw (pending.moduleSection ?? pending.section).error("unknown module \"\(moduleName)\" (defined: \(known))")
                 }
                 module = named
             } else {
-                module = state.modules["default"] ?? state.registry.defaultModule(for: pending.spec.url.kind)
+                module = state.modules["default"] ?? state.registry.defaultModule(for: pending.spec.endpoint.kind)
             }
             do throws(TargetAssembly.Problem) {
                 targets.append(try TargetAssembly.build(pending.spec, module: module, global: state.global))

@@ -53,11 +53,20 @@ public struct ModuleConfig: Sendable {
     }
 }
 
-/// One EWS endpoint to watch.
+/// One endpoint to watch.
 public struct TargetConfig: Sendable {
     public var name: String
-    public var url: EndpointURL { didSet { plan = ProbePlan(module: module, url: url) } }
-    public var module: ModuleConfig { didSet { plan = ProbePlan(module: module, url: url) } }
+    /// The URL whose host this target's runs connect to first: its own URL, or a connector's
+    /// authority (a run that judges each of a connector's hosts makes copies with each).
+    public var url: EndpointURL {
+        didSet {
+            if case .url(let old) = endpoint, old != url { endpoint = .url(url) }
+            plan = ProbePlan(module: module, url: url, kind: endpoint.kind)
+        }
+    }
+    /// What the target is: a URL, a Microsoft 365 tenant, a Google Workspace account.
+    public var endpoint: TargetEndpoint { didSet { plan = ProbePlan(module: module, url: url, kind: endpoint.kind) } }
+    public var module: ModuleConfig { didSet { plan = ProbePlan(module: module, url: url, kind: endpoint.kind) } }
     /// What the module's checks need from each run, kept in step with `module` and `url`.
     public private(set) var plan: ProbePlan
     public var interval: Duration
@@ -83,6 +92,7 @@ public struct TargetConfig: Sendable {
     ) {
         self.name = name
         self.url = url
+        endpoint = .url(url)
         self.module = module
         self.interval = interval
         self.timeout = timeout
@@ -92,7 +102,15 @@ public struct TargetConfig: Sendable {
         self.username = username
         self.password = password
         self.mailboxCheck = mailboxCheck
-        plan = ProbePlan(module: module, url: url)
+        plan = ProbePlan(module: module, url: url, kind: url.kind)
+    }
+
+    /// A target of a cloud connector (or any endpoint), with the same defaults.
+    public init(name: String, endpoint: TargetEndpoint, module: ModuleConfig, timeout: Duration = GlobalConfig.defaultTimeout) {
+        self.init(name: name, url: endpoint.primaryURL, module: module, timeout: timeout)
+        self.endpoint = endpoint
+        // Observers do not run in an initializer.
+        plan = ProbePlan(module: module, url: url, kind: endpoint.kind)
     }
 
     /// The pin that applies to the URL's host and port, if any.

@@ -14,23 +14,24 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Reads the secret now (files may be rotated between runs). Errors never include the value.
-    public func load() throws(SecretError) -> Secret {
+    /// Reads the secret now (files may be rotated between runs). Errors never include the value,
+    /// and name the keys that gave the reference (`password_file`, `client_secret_file`, ...).
+    public func load(fileKey: String = "password_file", envKey: String = "password_env") throws(SecretError) -> Secret {
         switch self {
         case .file(let path):
             // A FIFO or a device in its place must fail the check, not block the run.
             guard case .success(let bytes) = RegularFile.read(path, limit: 64 << 10) else {
-                throw SecretError(message: "cannot read password_file \(path) (a regular file of at most 64 KiB)")
+                throw SecretError(message: "cannot read \(fileKey) \(path) (a regular file of at most 64 KiB)")
             }
             guard var text = String(validating: bytes, as: UTF8.self) else {
-                throw SecretError(message: "password_file \(path) is not UTF-8")
+                throw SecretError(message: "\(fileKey) \(path) is not UTF-8")
             }
             while let last = text.unicodeScalars.last, last == "\n" || last == "\r" { text.unicodeScalars.removeLast() }
-            guard !text.isEmpty else { throw SecretError(message: "password_file \(path) is empty") }
+            guard !text.isEmpty else { throw SecretError(message: "\(fileKey) \(path) is empty") }
             return Secret(text)
         case .environment(let name):
             guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                throw SecretError(message: "environment variable \(name) (password_env) is not set")
+                throw SecretError(message: "environment variable \(name) (\(envKey)) is not set")
             }
             return Secret(value)
         }

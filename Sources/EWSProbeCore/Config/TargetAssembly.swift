@@ -35,7 +35,7 @@ public enum TargetAssembly {
     public static func build(
         _ spec: TargetSpec, module: ModuleConfig, global: GlobalConfig, overrides: Overrides = Overrides()
     ) throws(Problem) -> TargetConfig {
-        var target = TargetConfig(name: spec.name, url: spec.url, module: module)
+        var target = TargetConfig(name: spec.name, endpoint: spec.endpoint, module: module)
         target.labels = spec.labels
         target.interval = spec.interval ?? module.interval ?? global.interval
         target.timeout = try timeout(spec, module: module, global: global, interval: target.interval)
@@ -44,9 +44,9 @@ public enum TargetAssembly {
         target.sourceAddress = spec.sourceAddress ?? module.sourceAddress
         // The directory check speaks LDAP to its server directly: a proxy is for HTTP checks.
         let proxy = overrides.proxy ?? spec.proxy ?? module.proxy
-        if let proxy, spec.url.kind == .ews, !proxy.bypasses(spec.url.host) { target.proxy = proxy }
+        if let proxy, spec.endpoint.kind != .directory, !proxy.bypasses(spec.url.host) { target.proxy = proxy }
         target.resolve = overrides.pins + spec.resolve + module.resolve
-        if let credentials = overrides.credentials {
+        if let credentials = overrides.credentials, !spec.endpoint.kind.isCloud {
             target.username = credentials.username
             target.password = credentials.password
             target.mailboxCheck = credentials.mailboxCheck

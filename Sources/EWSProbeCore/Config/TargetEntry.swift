@@ -15,25 +15,45 @@ struct TargetEntry {
     init(_ item: YAMLSection, names: inout [String: Int]) throws {
         self.item = item
         var entries: [(String, YAMLSection)] = []
-        var url: EndpointURL?
+        var endpoint: (TargetEndpoint, key: String)?
         var name: String?
         for (key, value) in try item.entries(allowed: ConfigLoader.targetKeys) {
             switch key {
             case "name": name = try Self.name(value, names: &names)
-            case "url":
-                let text = try value.nonEmptyString()
-                guard let parsed = EndpointURL(text) else { throw value.error(EndpointURLRefusal.message(for: text)) }
-                url = parsed
+            case "url", "m365", "google_workspace":
+                if let endpoint { throw value.error("a target has one of url, m365 and google_workspace (\(endpoint.key) is given)") }
+                endpoint = (try Self.endpoint(key, value), key)
             default: entries.append((key, value))
             }
         }
-        guard let url else { throw item.error("url: a target needs a url") }
-        if name == nil, let line = names[url.host] {
-            throw item.error("target name \"\(url.host)\" (from the URL) is already used on line \(line); set name:")
+        guard let endpoint = endpoint?.0 else { throw item.error("url: a target needs a url (or an m365 or google_workspace block)") }
+        // A connector's tenant names it; a service account names no one target.
+        let implied: String?
+        switch endpoint {
+        case .url(let url): implied = url.host
+        case .m365(let connector): implied = connector.tenant
+        case .googleWorkspace: implied = nil
         }
-        if name == nil { names[url.host] = item.line }
-        spec = TargetSpec(name: name ?? url.host, url: url)
+        guard let given = name ?? implied else { throw item.error("name: a google_workspace target needs a name") }
+        if name == nil, let line = names[given] {
+            throw item.error(
+                "target name \"\(given)\" (from the \(endpoint.kind.isCloud ? "tenant" : "URL")) is already used on line \(line); set name:"
+            )
+        }
+        if name == nil { names[given] = item.line }
+        spec = TargetSpec(name: given, endpoint: endpoint)
         for (key, value) in entries { try take(key, value) }
+    }
+
+    private static func endpoint(_ key: String, _ value: YAMLSection) throws -> TargetEndpoint {
+        switch key {
+        case "m365": return .m365(try ConnectorParser.m365(value))
+        case "google_workspace": return .googleWorkspace(try ConnectorParser.googleWorkspace(value))
+        default:
+            let text = try value.nonEmptyString()
+            guard let parsed = EndpointURL(text) else { throw value.error(EndpointURLRefusal.message(for: text)) }
+            return .url(parsed)
+        }
     }
 
     private static func name(_ value: YAMLSection, names: inout [String: Int]) throws -> String {
@@ -79,6 +99,20 @@ struct TargetEntry {
         }
     }
 
+    /// The files holding a connector's secrets, by key.
+    private var connectorSecretFiles: [(String, String)] {
+        switch spec.endpoint {
+        case .url: return []
+        case .m365(let connector):
+            switch connector.credential {
+            case .secret(.file(let path)): return [("m365.client_secret_file", path)]
+            case .secret(.environment): return []
+            case .certificate(_, let key): return [("m365.key_file", key)]
+            }
+        case .googleWorkspace(let connector): return [("google_workspace.service_account_file", connector.serviceAccountFile)]
+        }
+    }
+
     private static func labels(_ value: YAMLSection) throws -> [(String, String)] {
         try value.entries().map { labelName, labelValue in
             guard ConfigLoader.isValidLabelName(labelName) else {
@@ -91,8 +125,19 @@ struct TargetEntry {
         }
     }
 
-    /// Credentials come as a pair, a mailbox only with them, and only over verified TLS.
+    /// Credentials come as a pair, a mailbox only with them, and only over verified TLS. A
+    /// connector carries its own credentials: its mailbox stands alone.
     func checkCredentials() throws {
+        if spec.endpoint.kind.isCloud {
+            if spec.username != nil || spec.password != nil {
+                throw (usernameSection ?? passwordSection ?? item).error(
+                    "a cloud connector authenticates with its own credentials (m365 or google_workspace), not username and password")
+            }
+            if spec.endpoint.kind == .googleWorkspace && spec.mailboxCheck == nil {
+                throw item.error("mailbox_check: a google_workspace target acts as a mailbox (the delegation's subject); name it")
+            }
+            return
+        }
         if spec.username != nil && spec.password == nil {
             throw (usernameSection ?? item).error("username needs password_file or password_env")
         }
@@ -120,6 +165,12 @@ struct TargetEntry {
                 ConfigWarning(
                     file: section.file, line: section.line, key: section.path,
                     message: "password file is readable by group or others (chmod 600)"))
+        }
+        for (key, path) in connectorSecretFiles where SecretReference.file(path).isWorldReadable {
+            warnings.append(
+                ConfigWarning(
+                    file: item.file, line: item.line, key: item.path + "." + key,
+                    message: "\(key) \(path) is readable by group or others (chmod 600)"))
         }
         if let password = spec.proxy?.password, password.isWorldReadable, let section = proxySection {
             warnings.append(

@@ -1,10 +1,16 @@
 /// What one target says of itself, before its module and the globals fill in the rest: an
-/// entry of the config file, a URL on the command line, or a URL given to `/probe`.
+/// entry of the config file (a URL or a cloud connector), a URL on the command line, or a URL
+/// given to `/probe`.
 import EWSProbeTransport
 
 public struct TargetSpec: Sendable {
     public var name: String
-    public var url: EndpointURL
+    public var endpoint: TargetEndpoint
+    /// The URL of a URL target; a connector's authority.
+    public var url: EndpointURL {
+        get { endpoint.primaryURL }
+        set { endpoint = .url(newValue) }
+    }
     public var moduleName: String?
     public var interval: Duration?
     public var timeout: Duration?
@@ -19,6 +25,11 @@ public struct TargetSpec: Sendable {
 
     public init(name: String, url: EndpointURL) {
         self.name = name
-        self.url = url
+        endpoint = .url(url)
+    }
+
+    public init(name: String, endpoint: TargetEndpoint) {
+        self.name = name
+        self.endpoint = endpoint
     }
 }

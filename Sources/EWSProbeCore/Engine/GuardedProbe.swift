@@ -33,7 +33,7 @@ public struct GuardedProbe: Sendable {
             at: .now + hardLimit,
             overrun: {
                 ProbeReport(
-                    targetName: target.name, url: target.url.description, startedAt: startedAt,
+                    targetName: target.name, url: target.endpoint.description, startedAt: startedAt,
                     durationSeconds: hardLimit.seconds,
                     checks: [
                         CheckResult(

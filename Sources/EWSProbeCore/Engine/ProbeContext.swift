@@ -51,6 +51,10 @@ public final class ProbeContext: Sendable {
     private let soapExchanges = Mutex<[String: PendingExchange]>([:])
     private let loadedPassword = Mutex<Result<Secret, SecretError>?>(nil)
     private let loadedProxyPassword = Mutex<Result<Secret, SecretError>?>(nil)
+    private let usedSecrets = Mutex<[Secret]>([])
+    /// What the checks of this one run share beyond the addresses and the SOAP exchange (a
+    /// connector's tokens), one value per type, made by whichever check asks first.
+    public let shared = RuntimeStore()
 
     public init(
         target: TargetConfig, runtime: ProbeRuntime, transport: (any HTTPTransport)? = nil, deadline: ContinuousClock.Instant? = nil,
@@ -68,6 +72,21 @@ public final class ProbeContext: Sendable {
     /// the run's results then know the same value, even when the file is rotated meanwhile.
     public func password() throws(SecretError) -> Secret? {
         try Self.loadOnce(target.password, loadedPassword)
+    }
+
+    /// A secret this run sent or received (a client secret, an assertion, a token): the run's
+    /// results are redacted of it before they leave the run.
+    public func remember(_ secret: Secret) {
+        usedSecrets.withLock { $0.append(secret) }
+    }
+
+    public var rememberedSecrets: [Secret] { usedSecrets.withLock { $0 } }
+
+    /// `text` without what the run remembered: for server text before it is cut to a bound,
+    /// since a cut secret no longer matches the run's final redaction.
+    public func redactingRemembered(_ text: String) -> String {
+        let secrets = rememberedSecrets
+        return secrets.isEmpty ? text : SecretRedactor(tokens: secrets).redact(text)
     }
 
     /// The proxy account's password, read once per run as the target's is.

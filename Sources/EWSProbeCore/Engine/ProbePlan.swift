@@ -19,8 +19,9 @@ public struct ProbePlan: Sendable, Equatable {
     /// rest are `skip not_applicable`).
     public var applies: [Bool] = []
 
-    public init(module: ModuleConfig, url: EndpointURL) {
-        applies = module.checks.map { type(of: $0).endpointKinds.contains(url.kind) }
+    public init(module: ModuleConfig, url: EndpointURL, kind: EndpointKind? = nil) {
+        let kind = kind ?? url.kind
+        applies = module.checks.map { type(of: $0).endpointKinds.contains(kind) }
         for (check, applies) in zip(module.checks, applies) where applies { check.plan(&self, for: url) }
     }
 }

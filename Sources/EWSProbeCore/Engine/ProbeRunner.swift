@@ -37,6 +37,9 @@ public struct ProbeRunner: Sendable {
             }
             let checkStart = ContinuousClock.now
             var result = await check.run(ctx)
+            if type(of: check).judgesEachHost, target.endpoint.kind.isCloud {
+                result = await eachHost(check, first: result, ctx)
+            }
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
             results.append(result)
         }
@@ -45,17 +48,38 @@ public struct ProbeRunner: Sendable {
         let redactor = Self.redactor(for: ctx)
         if !redactor.isEmpty { results = results.map(redactor.redact) }
         return ProbeReport(
-            targetName: target.name, url: target.url.description, startedAt: startedAt,
+            targetName: target.name, url: target.endpoint.description, startedAt: startedAt,
             durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
     }
 
+    /// A connector's connection check on each of its hosts after the first (`ctx`'s): the same
+    /// check on a copy of the target whose URL is that host's, within the same deadline.
+    func eachHost(_ check: any Check, first: CheckResult, _ ctx: ProbeContext) async -> CheckResult {
+        var runs = [(ctx.target.url.host, first)]
+        for url in ctx.target.endpoint.hostURLs.dropFirst() {
+            guard ContinuousClock.now < ctx.deadline else { break }
+            var copy = ctx.target
+            copy.url = url
+            let hostContext = ProbeContext(
+                target: copy, runtime: runtime, transport: ctx.transport, deadline: ctx.deadline, includeDetails: includeDetails)
+            let checkStart = ContinuousClock.now
+            var result = await check.run(hostContext)
+            if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
+            runs.append((url.host, result))
+        }
+        return CheckResult.combining(hosts: runs)
+    }
+
     /// The run's own password, as its checks read it (the process's known secrets also learn
-    /// it, for the log). Targets without credentials pay nothing.
+    /// it, for the log), and what its checks remembered (client secrets, assertions, tokens).
+    /// Targets without credentials pay nothing.
     static func redactor(for ctx: ProbeContext) -> SecretRedactor {
         var redactor = SecretRedactor.none
+        let remembered = ctx.rememberedSecrets
+        if !remembered.isEmpty { redactor = SecretRedactor(tokens: remembered) }
         if let secret = try? ctx.password() {
             KnownSecrets.process.learn(secret, username: ctx.target.username)
-            redactor = SecretRedactor(password: secret, username: ctx.target.username)
+            redactor = redactor.merged(with: SecretRedactor(password: secret, username: ctx.target.username))
         }
         if let secret = try? ctx.proxyPassword() {
             let username = ctx.target.proxy?.username

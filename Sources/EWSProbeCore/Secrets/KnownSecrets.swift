@@ -43,11 +43,17 @@ public final class KnownSecrets: Sendable {
 }
 
 extension TargetConfig {
-    /// The target's password and its proxy's, each with its username, as far as they can be read now.
+    /// The target's password and its proxy's, each with its username, and a connector's client
+    /// secret, as far as they can be read now.
     public var readableSecrets: [(Secret, String?)] {
-        [
+        var clientSecret: Secret?
+        if case .m365(let connector) = endpoint, case .secret(let reference) = connector.credential {
+            clientSecret = try? reference.load()
+        }
+        return [
             (try? password?.load()).map { ($0, username) },
             (try? proxy?.password?.load()).map { ($0, proxy?.username) },
+            clientSecret.map { ($0, nil) },
         ].compactMap { $0 }
     }
 }

@@ -21,6 +21,19 @@ public struct SecretRedactor: Sendable {
         self.init(forms: Self.forms(of: password.reveal(), username: username))
     }
 
+    /// Client secrets, assertions and tokens: each as sent (plain, base64, percent-encoded) and,
+    /// for a JWS, its signature on its own (a server that echoes part of a token echoes that).
+    public init(tokens: [Secret]) {
+        var forms: Set<String> = []
+        for token in tokens {
+            let text = token.reveal()
+            forms.formUnion(Self.forms(of: text, username: nil))
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            if parts.count == 3, parts[2].count >= 16 { forms.insert(String(parts[2])) }
+        }
+        self.init(forms: forms)
+    }
+
     public var isEmpty: Bool { forms.isEmpty }
 
     /// This redactor and `other` together.
