@@ -149,7 +149,8 @@ let package = Package(
                 "Support/hostile_ldap.py", "Support/samba_ad_lab.py", "Support/ldap_lab_selftest.sh", "Support/samba_ad_lab_selftest.sh",
                 "Support/LDAP_LAB.md", "Support/proxy_lab.py", "Support/PROXY_LAB.md", "Support/revocation_lab.py",
                 "Support/revocation_lab_selftest.sh", "Support/REVOCATION_LAB.md", "Support/autodiscover_lab.py",
-                "Support/autodiscover_lab_selftest.sh", "Support/AUTODISCOVER_LAB.md",
+                "Support/autodiscover_lab_selftest.sh", "Support/AUTODISCOVER_LAB.md", "Support/cloud_lab.py",
+                "Support/cloud_lab_selftest.sh", "Support/CLOUD_LAB.md",
             ]
         ),
     ],

@@ -44,6 +44,14 @@ if [ "${1:-}" = "--test" ]; then
       python3 -m pip install --quiet --break-system-packages exchangelib cryptography
   fi
 fi
+if [ "${1:-}" = "--test" ]; then
+  # The cloud lab's authority is built on Authlib (PyPI); msal and google-auth (PyPI) are the
+  # independent token clients the cloud connector tests compare with.
+  if ! python3 -c 'import authlib, msal, google.auth, requests' >/dev/null 2>&1; then
+    python3 -m pip install --quiet authlib msal google-auth requests 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages authlib msal google-auth requests
+  fi
+fi
 if [ "${1:-}" = "--package" ]; then
   # kubernetes-validate (PyPI) carries the Kubernetes API schemas: validation needs no cluster.
   if ! command -v kubernetes-validate >/dev/null 2>&1; then

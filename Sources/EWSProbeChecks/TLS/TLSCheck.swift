@@ -51,7 +51,7 @@ public struct TLSCheck: Check {
     }
 
     public func plan(_ plan: inout ProbePlan, for url: EndpointURL) {
-        if url.kind == .ews, url.isTLS { plan.sharedProbeBody = SOAPEnvelope.anonymousGetFolder }
+        if plan.kind == .ews, url.isTLS { plan.sharedProbeBody = SOAPEnvelope.anonymousGetFolder }
     }
 
     public func run(_ ctx: ProbeContext) async -> CheckResult {

@@ -62,7 +62,9 @@ struct TLSHandshake {
                     try await ctx.transport.openStream(
                         to: address, port: url.port, security: security, timeout: ctx.remaining, sourceAddress: ctx.target.sourceAddress))
             }
-            if shareConnection { return .success(try await ctx.anonymousSOAPConnection(pinnedTo: address)) }
+            if shareConnection, ctx.target.plan.sharesAnonymousSOAP {
+                return .success(try await ctx.anonymousSOAPConnection(pinnedTo: address))
+            }
             var request = ctx.anonymousSOAPRequest(pinnedTo: address)
             request.method = "GET"
             request.body = nil

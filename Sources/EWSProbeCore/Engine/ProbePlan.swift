@@ -12,6 +12,8 @@ public struct ProbePlan: Sendable, Equatable {
     public var sharedProbeBody: [UInt8]?
 
     public var sharesAnonymousSOAP: Bool { sharedProbeBody != nil }
+    /// What the target is: an https URL is EWS only when the target is a URL, not a connector's.
+    public var kind: EndpointKind = .ews
 
     public init() {}
 
@@ -21,6 +23,7 @@ public struct ProbePlan: Sendable, Equatable {
 
     public init(module: ModuleConfig, url: EndpointURL, kind: EndpointKind? = nil) {
         let kind = kind ?? url.kind
+        self.kind = kind
         applies = module.checks.map { type(of: $0).endpointKinds.contains(kind) }
         for (check, applies) in zip(module.checks, applies) where applies { check.plan(&self, for: url) }
     }
