@@ -51,8 +51,9 @@ public enum DemoSite {
         return Response(status: .unauthorized, headers: headers)
     }
 
-    public static func router() -> Router<Context> {
+    static func router(cloud: DemoCloud? = nil) -> Router<Context> {
         let router = Router(context: Context.self)
+        cloud?.routes(router)
         router.post("/farm/EWS/Exchange.asmx") { request, context in farmAnswer(request, context) }
         let challenge: @Sendable (Request, Context) async throws -> Response = { _, _ in
             var headers = HTTPFields()
@@ -114,7 +115,7 @@ public enum DemoSite {
     /// demo CA (`caFile`), so the healthy target passes `tls` too.
     public static func config(
         sitePort: Int, closedPort: Int, tlsPort: Int, caFile: String, revokedPort: Int? = nil, dnsPort: Int? = nil,
-        directory: DemoDirectory? = nil, proxy: DemoProxy? = nil
+        directory: DemoDirectory? = nil, proxy: DemoProxy? = nil, cloud: DemoCloud? = nil
     ) -> String {
         """
         global:
@@ -166,7 +167,7 @@ public enum DemoSite {
             module: cloud_connector
             resolve: ["closed.demo.test:\(closedPort):127.0.0.1"]
             labels: {site: demo}
-        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(revokedPort.map { revokedTarget(port: $0) } ?? "")\(dnsPort == nil ? "" : autodiscoverTarget(sitePort: sitePort))\(directory?.targetsYAML() ?? "")
+        \(proxy == nil ? "" : proxyTarget(sitePort: sitePort))\(revokedPort.map { revokedTarget(port: $0) } ?? "")\(dnsPort == nil ? "" : autodiscoverTarget(sitePort: sitePort))\(directory?.targetsYAML() ?? "")\(cloud?.targetsYAML(sitePort: sitePort, caFile: caFile) ?? "")
         """
     }
 
@@ -238,7 +239,7 @@ public enum DemoSite {
     }
 
     /// The names the demo's certificate carries (its targets' hosts).
-    static let hostNames = ["mail.demo.test", "farm.demo.test", "closed.demo.test"]
+    static let hostNames = ["mail.demo.test", "farm.demo.test", "closed.demo.test"] + DemoCloud.hostNames
 
     /// The running site: its port, the task running it, the CA file to trust, and the port of
     /// the node with the revoked certificate.
@@ -249,6 +250,15 @@ public enum DemoSite {
         public var revokedPort: Int
         /// The demo's DNS server (the Autodiscover SRV records).
         public var dnsPort: Int
+        /// The demo's Microsoft 365 tenant, served by the same site.
+        let cloud: DemoCloud
+
+        /// The bundled config for this site and the demo's other peers.
+        public func config(tlsPort: Int, directory: DemoDirectory?, proxy: DemoProxy?) -> String {
+            DemoSite.config(
+                sitePort: port, closedPort: DemoSite.closedPort(), tlsPort: tlsPort, caFile: caFile, revokedPort: revokedPort,
+                dnsPort: dnsPort, directory: directory, proxy: proxy, cloud: cloud)
+        }
     }
 
     /// Starts the site over HTTPS on 127.0.0.1, with a certificate from the demo's own CA whose
@@ -262,9 +272,10 @@ public enum DemoSite {
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(pki.leafPEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.keyPEM.utf8), format: .pem)))
+        let cloud = try await DemoCloud()
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: router(),
+            router: router(cloud: cloud),
             server: try .tls(.http1(), tlsConfiguration: tls),
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "demo-ews"),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
@@ -273,7 +284,7 @@ public enum DemoSite {
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw DemoError(message: "the demo site did not start") }
         let dns = try DemoDNS(autodiscoverDomains: ["demo.test", "legacy.demo.test"], sitePort: port)
-        return Started(port: port, task: task, caFile: pki.caFile, revokedPort: revoked.port, dnsPort: dns.port)
+        return Started(port: port, task: task, caFile: pki.caFile, revokedPort: revoked.port, dnsPort: dns.port, cloud: cloud)
     }
 
     /// A loopback port with nothing listening: bind, read the port, close.

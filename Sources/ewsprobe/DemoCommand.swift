@@ -21,9 +21,7 @@ struct DemoCommand: AsyncParsableCommand {
         let directory = try DemoDirectory.start()
         defer { directory?.stop() }
         if directory == nil { logger.info("slapd is not installed: the demo runs without a directory") }
-        let yaml = DemoSite.config(
-            sitePort: site.port, closedPort: DemoSite.closedPort(), tlsPort: try DemoSite.startTLS(), caFile: site.caFile,
-            revokedPort: site.revokedPort, dnsPort: site.dnsPort, directory: directory, proxy: try DemoProxy.start())
+        let yaml = site.config(tlsPort: try DemoSite.startTLS(), directory: directory, proxy: try DemoProxy.start())
         let config: ProbeConfig
         do {
             config = try ConfigLoader.load(yaml: yaml, name: "<demo>", registry: .builtin)

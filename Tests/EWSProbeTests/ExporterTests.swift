@@ -116,7 +116,8 @@ import Testing
                 && $0.contains("ewsprobe_http_duration_seconds") && $0.contains("ewsprobe_ldap_password_expiry_timestamp_seconds")
                 && $0.contains("ewsprobe_ldap_clock_skew_seconds") && $0.contains("ewsprobe_proxy_connect_seconds")
                 && $0.contains("ewsprobe_autodiscover_ews_url_match") && $0.contains("ewsprobe_tls_revocation_status")
-                && $0.contains("ewsprobe_revocation_fetch_seconds_count")
+                && $0.contains("ewsprobe_revocation_fetch_seconds_count") && $0.contains("ewsprobe_api_retry_after_seconds")
+                && $0.contains("ewsprobe_oauth_credential_expiry_timestamp_seconds") && $0.contains("ewsprobe_exo_ews_success")
         }
         let exposed = Self.metricNames(in: text)
         for name in used {

@@ -158,6 +158,8 @@ import Testing
             ("demo-farm-not-sticky", ("lb_affinity", "backend_switch")),
             ("demo-port-closed", ("tcp", "refused")),
             ("demo-directory-password-expiring", ("ldap", "password_expiring")),
+            ("demo-m365-healthy", nil),
+            ("demo-m365-ews-blocked", ("exo_ews", "ews_blocked_by_policy")),
         ]
         for (target, failure) in expected {
             let json = try await ServeTests.get("http://127.0.0.1:\(port)/probe?target=\(target)&format=json")
