@@ -1,3 +1,4 @@
+import EWSProbeTransport
 import Foundation
 
 /// Runs every check of a target's module once, in order, within the target's timeout.
@@ -12,10 +13,11 @@ public struct ProbeRunner: Sendable {
         self.includeDetails = includeDetails
     }
 
-    public func run(_ target: TargetConfig) async -> ProbeReport {
+    /// `transport` replaces the runtime's for a unit test of a check's logic.
+    public func run(_ target: TargetConfig, transport: (any HTTPTransport)? = nil) async -> ProbeReport {
         let startedAt = Date().timeIntervalSince1970
         let clockStart = ContinuousClock.now
-        let ctx = ProbeContext(target: target, runtime: runtime, includeDetails: includeDetails)
+        let ctx = ProbeContext(target: target, runtime: runtime, transport: transport, includeDetails: includeDetails)
         var results: [CheckResult] = []
         var timedOut = false
         for (index, check) in target.module.checks.enumerated() {
