@@ -260,13 +260,15 @@ extension CloudConfigTests {
         for name in ["m365.secret", "m365-app.crt", "m365-app.key"] {
             try "x".write(to: Self.directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        try FileManager.default.copyItem(at: Self.directory.appendingPathComponent("sa.json"), to: Self.directory.appendingPathComponent("google-sa.json"))
+        try FileManager.default.copyItem(
+            at: Self.directory.appendingPathComponent("sa.json"), to: Self.directory.appendingPathComponent("google-sa.json"))
         defer { try? FileManager.default.removeItem(at: Self.directory.appendingPathComponent("google-sa.json")) }
         let yaml = text.replacingOccurrences(of: "/etc/ewsprobe/", with: Self.directory.path + "/")
         let config = try ConfigLoader.load(yaml: yaml, name: "cloud-connectors.yml", registry: .builtin)
         #expect(config.targets.map(\.endpoint.kind) == [.m365, .m365, .m365, .googleWorkspace])
         #expect(config.targets[1].module.checkNames == ["dns", "tcp", "tls", "oauth_token", "mailbox_api"])
-        #expect(config.targets[2].endpoint.hostURLs.map(\.host) == ["login.microsoftonline.us", "graph.microsoft.us", "outlook.office365.us"])
+        #expect(
+            config.targets[2].endpoint.hostURLs.map(\.host) == ["login.microsoftonline.us", "graph.microsoft.us", "outlook.office365.us"])
         #expect(config.targets[3].proxy?.host == "proxy.example.com")
     }
 }
