@@ -172,14 +172,19 @@ import Testing
     @Test func tokenClaimsAreReadAndBounded() {
         func b64(_ text: String) -> String { ClientCertificate.base64URL(Array(text.utf8)) }
         let roles = (0..<100).map { "\"R\($0)\"" }.joined(separator: ",")
-        let token =
+        let exp = Int(Date().timeIntervalSince1970) + 3600
+        func token(exp: String) -> String {
             b64(#"{"alg":"RS256","typ":"JWT"}"#) + "."
-            + b64(#"{"roles":[\#(roles)],"tid":"t1","appid":"a1","aud":"https://graph.microsoft.com","exp":1900000000}"#)
-            + ".c2ln"
-        let claims = TokenClaims.read(token)
+                + b64(#"{"roles":[\#(roles)],"tid":"t1","appid":"a1","aud":"https://graph.microsoft.com","exp":\#(exp)}"#)
+                + ".c2ln"
+        }
+        let claims = TokenClaims.read(token(exp: "\(exp)"))
         #expect(claims.roles.count == 64)
         #expect(claims.tenant == "t1" && claims.appID == "a1" && claims.audience == "https://graph.microsoft.com")
-        #expect(claims.expires == 1_900_000_000)
+        #expect(claims.expires == Double(exp))
+        // An expiry that is no plausible time is not one (and cannot overflow a conversion).
+        #expect(TokenClaims.read(token(exp: "1e300")).expires == nil)
+        #expect(TokenClaims.read(token(exp: "1900000000")).expires == nil)
         #expect(TokenClaims.read("ya29.opaque-token") == TokenClaims())
     }
 }
@@ -236,6 +241,9 @@ import Testing
             "invalid_client"
         ),
         (429, "", "token_endpoint_error"),
+        // A token with an absurd lifetime: taken as five minutes, no crash; opaque, so it lacks the roles.
+        (200, #"{"access_token":"opaque-token-value-0123456789","expires_in":1e300}"#, "permission_missing"),
+        (200, #"{"access_token":"opaque-token-value-0123456789","expires_in":"inf"}"#, "permission_missing"),
     ])
     func brokenTokenAnswers(status: Int, body: String, reason: String) async throws {
         let (report, _) = try await Self.run { request in

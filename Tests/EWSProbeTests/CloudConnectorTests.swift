@@ -27,7 +27,7 @@ import Testing
         "expiring-cert": ((.warn, "credential_expiring"), ok, ok),
         "expired-cert": ((.fail, "credential_expiring"), noToken, noToken),
         "disabled-app": ((.fail, "invalid_client"), noToken, noToken),
-        "missing-role": ((.fail, "permission_missing"), (.fail, "permission_missing"), ok),
+        "missing-role": ((.fail, "permission_missing"), noToken, noToken),
         "ews-no-full-access": (ok, ok, (.fail, "permission_missing")),
         "mailbox-not-found": (ok, (.fail, "mailbox_not_found"), (.fail, "mailbox_not_found")),
         "mailbox-disabled": (ok, (.fail, "mailbox_not_found"), (.fail, "mailbox_not_found")),

@@ -55,6 +55,7 @@ public struct ExoEWSCheck: Check {
             result.summary = failure.summary
         case .success(let response):
             result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
+            if response.status == 401 { TokenSource(ctx: ctx).forget(.exchange) }
             result = ExoEWSVerdict.judge(response, mailbox: mailbox, token: token, base: result, ctx: ctx)
         }
         let days = Int(((Self.retirement - Date().timeIntervalSince1970) / 86400).rounded(.up))

@@ -37,18 +37,18 @@ enum ExoEWSVerdict {
                     ? "the application's access to this mailbox is refused (application access policy, RBAC for applications)"
                     : "the Exchange token lacks the application role \(M365Connector.exchangeRole) (add it and grant admin consent)")
             return result
-        case 429:
+        case let status where status == 429 || (status == 503 && response.header("Retry-After") != nil):
             result.status = .warn
             result.reason = "throttled"
             let wait = RetryAfter.seconds(response)
-            result.summary = "Exchange Online is throttling the application (429)" + (wait.map { "; Retry-After \(Int($0)) s" } ?? "")
+            result.summary = "Exchange Online is throttling the application (\(status))" + (wait.map { "; Retry-After \(Int($0)) s" } ?? "")
             if let wait { result.measurements.append(RetryAfter.measurement(wait, check: ExoEWSCheck.name)) }
             return result
         default: break
         }
         let body = response.bodyText
         let answer = EWSResponseParser.parse(body)
-        if let version = answer.versionText { result.details.append(("server_version", .string(LabelValue.bounded(version)))) }
+        if let version = answer.versionText { result.details.append(("server_version", .string(ServerSaid.text(version, ctx)))) }
         guard answer.isSOAP else {
             result.status = .fail
             result.reason = "request_failed"
@@ -57,7 +57,7 @@ enum ExoEWSVerdict {
         }
         if let code = answer.errorCode {
             result.status = .fail
-            result.details.append(("response_code", .string(LabelValue.bounded(code))))
+            result.details.append(("response_code", .string(ServerSaid.text(code, ctx))))
             switch code {
             case "ErrorServerBusy":
                 result.status = .warn
@@ -68,15 +68,15 @@ enum ExoEWSVerdict {
                 if let wait { result.measurements.append(RetryAfter.measurement(wait, check: ExoEWSCheck.name)) }
             case "ErrorNonExistentMailbox", "ErrorMailboxStoreUnavailable", "ErrorInvalidUser", "ErrorMailboxMoveInProgress":
                 result.reason = "mailbox_not_found"
-                result.summary = "\(mailbox) has no mailbox EWS can open (\(code))"
+                result.summary = "\(mailbox) has no mailbox EWS can open (\(ServerSaid.text(code, ctx)))"
             case "ErrorImpersonateUserDenied", "ErrorImpersonationDenied", "ErrorAccessDenied",
                 "ErrorInvalidExchangeImpersonationHeader":
                 result.reason = "permission_missing"
                 result.summary =
-                    "impersonation of \(mailbox) is refused (\(code)): the application needs \(M365Connector.exchangeRole)"
+                    "impersonation of \(mailbox) is refused (\(ServerSaid.text(code, ctx))): the application needs \(M365Connector.exchangeRole)"
                     + " and access to the mailbox"
             default:
-                let (reason, summary) = EWSLoginVerdict.reason(forResponseCode: code)
+                let (reason, summary) = EWSLoginVerdict.reason(forResponseCode: ServerSaid.text(code, ctx))
                 result.reason = reason
                 result.summary = summary
             }

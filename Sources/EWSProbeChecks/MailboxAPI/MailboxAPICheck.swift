@@ -50,6 +50,7 @@ public struct MailboxAPICheck: Check {
             result.summary = failure.summary
         case .success(let response):
             result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
+            if response.status == 401 { TokenSource(ctx: ctx).forget(.mailAPI) }
             result = MailboxAPIVerdict.judge(response, api: api, mailbox: mailbox, base: result, ctx: ctx)
         }
         result.durationSeconds = timer.elapsed

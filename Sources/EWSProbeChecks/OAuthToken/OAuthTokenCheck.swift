@@ -48,13 +48,13 @@ public struct OAuthTokenCheck: Check {
             result.measurements.append(Self.success(false))
         case .success(let token):
             result = Self.judge(token, cached: outcome.cached, ctx: ctx, base: result)
-            if result.status != .fail, let expiry {
+            if let expiry {
                 let days = Int(((expiry - now) / 86400).rounded(.down))
                 if expiry <= now {
                     result.status = .fail
                     result.reason = "credential_expiring"
                     result.summary = "certificate_file expired on \(String(Timestamp.text(expiry).prefix(10))); " + result.summary
-                } else if days < warnDays {
+                } else if days < warnDays, result.status != .fail {
                     result.status = .warn
                     result.reason = "credential_expiring"
                     result.summary =
@@ -64,6 +64,7 @@ public struct OAuthTokenCheck: Check {
             }
             result.measurements.append(Self.success(result.status != .fail))
         }
+        if result.status == .fail, let reason = result.reason { TokenSource(ctx: ctx).recordOAuthFailure(reason) }
         result.durationSeconds = timer.elapsed
         return result
     }
@@ -90,7 +91,7 @@ public struct OAuthTokenCheck: Check {
         ]
         if let tenant = claims.tenant { result.details.append(("tenant_id", .string(tenant))) }
         if let app = claims.appID { result.details.append(("app_id", .string(app))) }
-        let minutes = Int(max(0, token.expiresAt - Date().timeIntervalSince1970) / 60)
+        let minutes = Int(min(max(0, token.expiresAt - Date().timeIntervalSince1970), 86400) / 60)
         var said = [claims.roles.isEmpty ? nil : "roles \(claims.roles.joined(separator: ", "))"]
         if claims.roles.isEmpty, !claims.scopes.isEmpty { said.append("scopes \(claims.scopes.joined(separator: " "))") }
         said.append(claims.tenant.map { "tenant \($0)" })
@@ -98,8 +99,15 @@ public struct OAuthTokenCheck: Check {
         let facts = said.compactMap { $0 }.joined(separator: ", ")
         let source = cached ? "from the cache" : "from \(EndpointURL(token.tokenEndpoint)?.host ?? token.tokenEndpoint)"
         result.summary = "token for \(token.scope) \(source) (\(facts))"
-        if case .m365(let connector) = ctx.target.endpoint {
-            let missing = connector.requiredRoles.filter { !claims.roles.contains($0) }
+        let missing = TokenSource(ctx: ctx).missingRoles(token, .mailAPI)
+        if case .googleWorkspace = ctx.target.endpoint, !missing.isEmpty {
+            result.status = .fail
+            result.reason = "permission_missing"
+            result.summary =
+                "the token was granted without the scope\(missing.count == 1 ? "" : "s") \(missing.joined(separator: " ")):"
+                + " authorise it for the client in the domain-wide delegation"
+        }
+        if case .m365 = ctx.target.endpoint {
             if !missing.isEmpty {
                 result.status = .fail
                 result.reason = "permission_missing"

@@ -17,7 +17,7 @@ struct TokenFailure: Error, Sendable {
             let type = response.header("Content-Type") ?? "no type"
             return TokenFailure(
                 reason: "token_endpoint_error",
-                summary: "\(authority) answered \(response.status) (\(LabelValue.bounded(type))), not an OAuth error")
+                summary: "\(authority) answered \(response.status) (\(ServerSaid.text(type, ctx))), not an OAuth error")
         }
         let error = (object["error"] as? String).map { ServerSaid.text($0, ctx) } ?? ""
         let description = (object["error_description"] as? String) ?? ""

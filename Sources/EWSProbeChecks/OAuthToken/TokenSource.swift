@@ -24,9 +24,15 @@ struct TokenSource {
         var trace: [String]
     }
 
-    /// The run's outcomes by audience.
+    /// The run's outcomes by audience, and `oauth_token`'s reason when it failed.
     final class RunOutcomes: Sendable {
         let outcomes = Mutex<[Audience: Outcome]>([:])
+        let oauthFailure = Mutex<String?>(nil)
+    }
+
+    /// `oauth_token` records that it failed: the checks after it then skip (`no_token`).
+    func recordOAuthFailure(_ reason: String) {
+        ctx.shared.value(RunOutcomes.self) { RunOutcomes() }.oauthFailure.withLock { $0 = reason }
     }
 
     func token(_ audience: Audience) async -> Outcome {
@@ -48,9 +54,9 @@ struct TokenSource {
         let cache = ctx.runtime.store.value(TokenCache.self) { TokenCache() }
         if let token = cache.token(for: key, now: now) {
             ctx.remember(token.value)
+            let left = Int(min(max(token.expiresAt - now, 0), 86400))
             return Outcome(
-                result: .success(token), cached: true,
-                trace: ["token for \(token.scope) from the cache (expires in \(Int(token.expiresAt - now)) s)"])
+                result: .success(token), cached: true, trace: ["token for \(token.scope) from the cache (expires in \(left) s)"])
         }
         var trace: [String] = []
         let result: Result<AccessToken, TokenFailure>
@@ -62,9 +68,28 @@ struct TokenSource {
         }
         if case .success(let token) = result {
             ctx.remember(token.value)
-            cache.keep(token, for: key, now: now)
+            // A token without the roles the connector needs is not kept: consent granted
+            // meanwhile shows at the next run, not an hour later.
+            if missingRoles(token, audience).isEmpty { cache.keep(token, for: key, now: now) }
         }
         return Outcome(result: result, cached: false, trace: trace)
+    }
+
+    /// The roles (Microsoft) or scopes (Google) `audience`'s token must carry and does not.
+    func missingRoles(_ token: AccessToken, _ audience: Audience) -> [String] {
+        switch ctx.target.endpoint {
+        case .m365(let connector):
+            let needed = audience == .exchange ? [M365Connector.exchangeRole] : connector.requiredRoles
+            return needed.filter { !token.claims.roles.contains($0) }
+        case .googleWorkspace(let connector):
+            return connector.scopes.filter { !token.claims.scopes.contains($0) }
+        case .url: return []
+        }
+    }
+
+    /// Drops `audience`'s cached token (an API refused it with 401: it is no good, whatever it says).
+    func forget(_ audience: Audience) {
+        ctx.runtime.store.value(TokenCache.self) { TokenCache() }.forget(cacheKey(audience))
     }
 
     private func cacheKey(_ audience: Audience) -> String {
@@ -210,14 +235,17 @@ struct TokenSource {
         }
         let token = Secret(value)
         ctx.remember(token)
-        var claims = TokenClaims.read(value)
+        let clean = { (text: String) in ServerSaid.text(text, ctx) }
+        var claims = TokenClaims.read(value, clean: clean)
         if claims.scopes.isEmpty, claims.roles.isEmpty {
+            // Google's answer names the scopes granted when it names any; without, what was asked.
             let granted = (object["scope"] as? String) ?? scope
-            claims.scopes = granted.split(separator: " ").prefix(64).map { LabelValue.bounded(String($0)) }
+            claims.scopes = granted.split(separator: " ").prefix(64).map { clean(String($0)) }
         }
         let now = Date().timeIntervalSince1970
         let lifetime = (object["expires_in"] as? NSNumber)?.doubleValue ?? Double(object["expires_in"] as? String ?? "")
-        let expiresAt = lifetime.map { now + $0 } ?? claims.expires ?? now + 300
+        // A lifetime that is no number of seconds up to a day counts as five minutes.
+        let expiresAt = lifetime.flatMap { TokenClaims.plausibleTime(now + min(max($0, 0), 86400)) } ?? claims.expires ?? now + 300
         return .success(AccessToken(value: token, expiresAt: expiresAt, claims: claims, scope: scope, tokenEndpoint: url))
     }
 }
@@ -226,11 +254,10 @@ extension TokenSource {
     /// The token a check after `oauth_token` uses, or that check's result without one: `skip
     /// no_token` when `oauth_token` ran in this run and got none, else the grant's own failure.
     func token(for check: String, _ audience: Audience) async -> Result<(AccessToken, Outcome), CheckResultBox> {
-        if ctx.target.module.checkNames.contains(OAuthTokenCheck.name), case .failure(let failure)? = known(.mailAPI)?.result {
+        if let reason = ctx.shared.value(RunOutcomes.self, make: { RunOutcomes() }).oauthFailure.withLock({ $0 }) {
             return .failure(
                 CheckResultBox(
-                    CheckResult(
-                        check: check, status: .skip, reason: "no_token", summary: "no token: oauth_token failed (\(failure.reason))")))
+                    CheckResult(check: check, status: .skip, reason: "no_token", summary: "no token: oauth_token failed (\(reason))")))
         }
         let outcome = await token(audience)
         switch outcome.result {

@@ -23,8 +23,10 @@ struct CloudClient {
         guard let endpoint = EndpointURL(url), endpoint.scheme == "https" else {
             return .failure(Failure(reason: "request_failed", summary: "\(url) is not an https URL"))
         }
-        let through = ctx.target.proxy == nil ? nil : await ctx.addresses().addresses.first
-        let route = HostRoute(ctx, proxyAddress: through)
+        // `no_proxy` is judged per host: a connector's hosts may be on either side of it.
+        let direct = ctx.target.proxy?.bypasses(endpoint.host) ?? true
+        let through = direct ? nil : await ctx.addresses().addresses.first
+        let route = HostRoute(ctx, proxyAddress: through, direct: direct)
         let pinned: String?
         switch await route.find(endpoint, timeout: budget) {
         case .success(let found): pinned = found.address

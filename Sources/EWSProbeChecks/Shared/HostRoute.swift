@@ -19,10 +19,11 @@ struct HostRoute: Sendable {
         var resolved: String
     }
 
-    init(_ ctx: ProbeContext, proxyAddress: String?) {
+    /// `direct`: this host is one the proxy's `no_proxy` exempts.
+    init(_ ctx: ProbeContext, proxyAddress: String?, direct: Bool = false) {
         resolver = ctx.resolver
         pins = ctx.target.resolve
-        proxy = ctx.proxyRoute(through: proxyAddress)
+        proxy = direct ? nil : ctx.proxyRoute(through: proxyAddress)
     }
 
     func find(_ endpoint: EndpointURL, timeout: Duration) async -> Result<Found, ResolveFailure> {

@@ -44,7 +44,9 @@ public enum TargetAssembly {
         target.sourceAddress = spec.sourceAddress ?? module.sourceAddress
         // The directory check speaks LDAP to its server directly: a proxy is for HTTP checks.
         let proxy = overrides.proxy ?? spec.proxy ?? module.proxy
-        if let proxy, spec.endpoint.kind != .directory, !proxy.bypasses(spec.url.host) { target.proxy = proxy }
+        // A connector's hosts are judged one by one where they are reached (`no_proxy` per host).
+        let hosts = spec.endpoint.hostURLs.map(\.host)
+        if let proxy, spec.endpoint.kind != .directory, !hosts.allSatisfy(proxy.bypasses) { target.proxy = proxy }
         target.resolve = overrides.pins + spec.resolve + module.resolve
         if let credentials = overrides.credentials, !spec.endpoint.kind.isCloud {
             target.username = credentials.username

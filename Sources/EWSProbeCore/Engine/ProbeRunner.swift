@@ -34,13 +34,17 @@ public struct ProbeRunner: Sendable {
                 results.append(
                     CheckResult(
                         check: name, status: .skip, reason: "not_applicable",
-                        summary: "\(name) does not apply to \(target.url.scheme):// endpoints"))
+                        summary: target.endpoint.kind.isCloud
+                            ? "\(name) does not apply to \(target.endpoint.kind.rawValue) connectors"
+                            : "\(name) does not apply to \(target.url.scheme):// endpoints"))
                 continue
             }
             let checkStart = ContinuousClock.now
-            var result = await check.run(ctx)
+            var result: CheckResult
             if type(of: check).judgesEachHost, target.endpoint.kind.isCloud {
-                result = await eachHost(check, first: result, ctx)
+                result = await eachHost(check, ctx)
+            } else {
+                result = await check.run(ctx)
             }
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
             results.append(result)
@@ -54,20 +58,31 @@ public struct ProbeRunner: Sendable {
             durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
     }
 
-    /// A connector's connection check on each of its hosts after the first (`ctx`'s): the same
-    /// check on a copy of the target whose URL is that host's, within the same deadline.
-    func eachHost(_ check: any Check, first: CheckResult, _ ctx: ProbeContext) async -> CheckResult {
-        var runs = [(ctx.target.url.host, first)]
-        for url in ctx.target.endpoint.hostURLs.dropFirst() {
-            guard ContinuousClock.now < ctx.deadline else { break }
+    /// A connector's connection check on each of its hosts: the same check on a copy of the
+    /// target whose URL is that host's (and without the proxy where `no_proxy` exempts it),
+    /// within the run's deadline; a host the deadline left no time for is a `probe_timeout`.
+    func eachHost(_ check: any Check, _ ctx: ProbeContext) async -> CheckResult {
+        var runs: [(String, CheckResult)] = []
+        for url in ctx.target.endpoint.hostURLs {
+            guard ContinuousClock.now < ctx.deadline else {
+                let name = type(of: check).name
+                runs.append(
+                    (
+                        url.authority,
+                        CheckResult(
+                            check: name, status: .fail, reason: "probe_timeout", summary: "not run: the target's timeout was used up")
+                    ))
+                continue
+            }
             var copy = ctx.target
             copy.url = url
+            if let proxy = copy.proxy, proxy.bypasses(url.host) { copy.proxy = nil }
             let hostContext = ProbeContext(
                 target: copy, runtime: runtime, transport: ctx.transport, deadline: ctx.deadline, includeDetails: includeDetails)
             let checkStart = ContinuousClock.now
             var result = await check.run(hostContext)
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
-            runs.append((url.host, result))
+            runs.append((url.authority, result))
         }
         return CheckResult.combining(hosts: runs)
     }
