@@ -257,6 +257,39 @@ promtool check rules "$work/alerts.yml" >/dev/null || fail "promtool check rules
 cp dashboards/alerts_test.yml "$work/" && (cd "$work" && promtool test rules alerts_test.yml >/dev/null) ||
   fail "promtool test rules against the PrometheusRule's groups"
 ok "PrometheusRule: extracted rules pass promtool check rules and the shipped rule tests; ServiceMonitor, Service, Deployment and ConfigMap agree"
+# The sharded set-up (deploy/kubernetes/sharded/): a StatefulSet whose pods take their shard from
+# their ordinal and count their peers through the headless Service (ShardTests runs the pods).
+kubernetes-validate --strict --quiet "$k8s/sharded/statefulset.yaml" "$k8s/sharded/peers-service.yaml" ||
+  fail "kubernetes-validate of the sharded manifests"
+python3 - "$k8s" <<'EOF' || fail "the sharded manifests do not fit together"
+import os, sys, yaml
+k8s = sys.argv[1]
+load = lambda name: yaml.safe_load(open(os.path.join(k8s, name)))
+sts, peers, dep, svc, np = (load(n) for n in ("sharded/statefulset.yaml", "sharded/peers-service.yaml", "deployment.yaml",
+                                               "service.yaml", "networkpolicy.yaml"))
+def need(cond, why):
+    if not cond:
+        sys.exit("k8s sharded: " + why)
+labels = sts["spec"]["template"]["metadata"]["labels"]
+need(sts["spec"]["selector"]["matchLabels"].items() <= labels.items(), "the StatefulSet selects its pods")
+need(sts["spec"]["serviceName"] == peers["metadata"]["name"], "serviceName is the headless peers Service")
+need(peers["spec"]["clusterIP"] == "None" and peers["spec"]["publishNotReadyAddresses"] is True, "peers: headless, every pod counted")
+need(peers["spec"]["selector"].items() <= labels.items(), "peers selects the pods")
+need(svc["spec"]["selector"].items() <= labels.items(), "the scrape Service selects the pods")
+need(np["spec"]["podSelector"]["matchLabels"].items() <= labels.items(), "the NetworkPolicy covers the pods")
+pod, dpod = sts["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]
+c, dc = pod["containers"][0], dpod["containers"][0]
+args = c["args"]
+need(args[args.index("--shard") + 1] == "auto", "--shard auto")
+need(args[args.index("--shard-peers") + 1].startswith(peers["metadata"]["name"] + ".$(POD_NAMESPACE).svc."), "--shard-peers names the peers")
+env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]}
+need(env.get("POD_NAME") == "metadata.name" and env.get("POD_NAMESPACE") == "metadata.namespace", "POD_NAME and POD_NAMESPACE from the downward API")
+need(args[args.index("--config") + 1] == dc["args"][dc["args"].index("--config") + 1], "the same configuration as the Deployment")
+need(c["securityContext"] == dc["securityContext"] and pod["securityContext"] == dpod["securityContext"], "the Deployment's hardening")
+need(c["volumeMounts"] == dc["volumeMounts"] and pod["volumes"] == dpod["volumes"], "the Deployment's ConfigMap and Secret")
+need(c["readinessProbe"] == dc["readinessProbe"] and c["livenessProbe"] == dc["livenessProbe"], "the Deployment's probes")
+EOF
+ok "sharded: StatefulSet and headless peers Service validate and agree with the Service, NetworkPolicy and Deployment"
 timing kubernetes
 
 # --- a minimal Debian 12 root with only the package's Depends -------------------------------

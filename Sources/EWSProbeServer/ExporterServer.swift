@@ -19,7 +19,16 @@ public struct ExporterServer: Sendable {
     }
 
     public var source: ConfigSource
-    public var shard: (index: Int, count: Int)
+    public var assignment: ShardAssignment
+    /// The shard in force: a StatefulSet pod's count changes with its peers (`ShardWatcher`);
+    /// count 0 (not known yet) probes nothing.
+    let shard: CurrentShard
+
+    final class CurrentShard: Sendable {
+        private let value: Mutex<(index: Int, count: Int)>
+        init(_ shard: (index: Int, count: Int)) { value = Mutex(shard) }
+        func withLock<T>(_ body: (inout (index: Int, count: Int)) -> T) -> T { value.withLock { body(&$0) } }
+    }
     public var host: String
     public var port: Int
     public var logger: Logger
@@ -47,13 +56,19 @@ public struct ExporterServer: Sendable {
     }
 
     public init(
-        source: ConfigSource, initial: ProbeConfig, runtime: ProbeRuntime, shard: (index: Int, count: Int) = (0, 1), host: String,
+        source: ConfigSource, initial: ProbeConfig, runtime: ProbeRuntime, shard assignment: ShardAssignment = .single, host: String,
         port: Int, web: WebOptions = WebOptions(), logger: Logger
     ) {
         self.source = source
         self.runtime = runtime
         self.web = web
-        self.shard = shard
+        self.assignment = assignment
+        let shard: (index: Int, count: Int)
+        switch assignment.count {
+        case .fixed(let count): shard = (assignment.index, count)
+        case .peers: shard = (assignment.index, 0)
+        }
+        self.shard = CurrentShard(shard)
         self.host = host
         self.port = port
         self.logger = logger
@@ -66,6 +81,15 @@ public struct ExporterServer: Sendable {
         metrics.watch(runtime.revocation)
         let scheduler = ReloadableScheduler(runtime: runtime, store: store, metrics: metrics, logger: logger)
         scheduler.apply(state.config)
+        let current = shard.withLock { $0 }
+        metrics.shardAssigned(index: current.index, count: current.count)
+        var services: [any Service] = [scheduler]
+        if case .peers(let peers, let refresh) = assignment.count {
+            services.append(
+                ShardWatcher(host: peers, refresh: refresh, resolver: runtime.resolver(), logger: logger) { count in
+                    _ = await self.reshard(count: count, scheduler)
+                })
+        }
         let reload: @Sendable () async -> Result<ProbeConfig, any Error> = { await self.reload(scheduler) }
         // SIGHUP reloads, like every Prometheus exporter.
         signal(SIGHUP, SIG_IGN)
@@ -83,7 +107,7 @@ public struct ExporterServer: Sendable {
             router: router(reload: reload),
             server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "ewsprobe"),
-            services: [scheduler],
+            services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         // SIGTERM stops within about 2 s whatever is in flight: a second of graceful shutdown
@@ -104,12 +128,23 @@ public struct ExporterServer: Sendable {
         return outcome ?? .failure(ReloadError(message: "reloads are already queued; try again when they are done"))
     }
 
+    /// A StatefulSet pod's peers changed in number: the same file, the new share of it.
+    func reshard(count: Int, _ scheduler: ReloadableScheduler) async -> Result<ProbeConfig, any Error> {
+        let index = shard.withLock { shard in
+            shard.count = count
+            return shard.index
+        }
+        metrics.shardAssigned(index: index, count: count)
+        return await reload(scheduler)
+    }
+
     private func reloadNow(_ scheduler: ReloadableScheduler) -> Result<ProbeConfig, any Error> {
         guard case .file(let path) = source else {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
         do {
-            let config = Self.serving(try ConfigLoader.load(file: path, registry: state.config.registry), shard: shard)
+            let config = Self.serving(
+                try ConfigLoader.load(file: path, registry: state.config.registry), shard: shard.withLock { $0 })
             KnownSecrets.process.learn(config)
             state.config = config
             scheduler.apply(config)
@@ -230,6 +265,8 @@ public struct ExporterServer: Sendable {
     /// This instance's shard of `config`, without the targets' specs: only the CLI reads them.
     static func serving(_ config: ProbeConfig, shard: (index: Int, count: Int)) -> ProbeConfig {
         var config = config.shard(shard.index, of: shard.count)
+        // Not known yet, or a pod beyond its peers' count (being scaled away): nothing to probe.
+        if shard.count == 0 || shard.index >= shard.count { config.targets = [] }
         config.specs = []
         return config
     }

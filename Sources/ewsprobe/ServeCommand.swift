@@ -15,8 +15,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen = "127.0.0.1:9905"
 
-    @Option(help: "Run only shard I of N (I/N, 0-based): N instances split one fleet by a stable hash of the target name.")
+    @Option(
+        help: ArgumentHelp(
+            "Run only shard I of N (I/N, 0-based): N instances split one fleet by a stable hash of the target name; auto: a Kubernetes StatefulSet pod's ordinal of the pods --shard-peers counts.",
+            valueName: "I/N|auto"))
     var shard: String?
+
+    @Option(help: "With --shard auto: the StatefulSet's headless Service name, one address per pod; read again every --shard-refresh.")
+    var shardPeers: String?
+
+    @Option(help: ArgumentHelp("With --shard auto: how often the peers are counted again.", visibility: .hidden))
+    var shardRefresh = "15s"
 
     @Option(
         name: .customLong("web.config.file"),
@@ -49,13 +58,19 @@ struct ServeCommand: AsyncParsableCommand {
         KnownSecrets.process.learn(loaded)
         for warning in loaded.warnings { logger.warning("\(warning)") }
         guard let (host, port) = ListenAddress.parse(listen) else { failConfig("--listen: expected HOST:PORT, got \"\(listen)\"") }
-        var shardIndex = (0, 1)
+        var assignment = ShardAssignment.single
         if let shard {
-            let parts = shard.split(separator: "/").compactMap { Int($0) }
-            guard parts.count == 2, parts[1] >= 1, (0..<parts[1]).contains(parts[0]) else {
-                failConfig("--shard: expected I/N with 0 <= I < N, got \"\(shard)\"")
+            guard case .success(let refresh) = DurationText.parse(shardRefresh, .interval) else {
+                failConfig("--shard-refresh: expected a duration of at least 1s, got \"\(shardRefresh)\"")
             }
-            shardIndex = (parts[0], parts[1])
+            // The downward API's POD_NAME, else the host name a StatefulSet gives its pods.
+            let podName = ProcessInfo.processInfo.environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName
+            switch ShardAssignment.parse(shard, peers: shardPeers, refresh: refresh, podName: podName) {
+            case .success(let parsed): assignment = parsed
+            case .failure(let problem): failConfig(problem.description)
+            }
+        } else if shardPeers != nil {
+            failConfig("--shard-peers goes with --shard auto")
         }
         var web = ExporterServer.WebOptions()
         web.allowProbeURLs = allowProbeURLs
@@ -71,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         let scheme = web.config.tls == nil ? "http" : "https"
         logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(scheme)://\(listen)")
         try await ExporterServer(
-            source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: shardIndex, host: host, port: port, web: web,
+            source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: assignment, host: host, port: port, web: web,
             logger: logger
         )
         .run()
