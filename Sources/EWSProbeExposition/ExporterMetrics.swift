@@ -52,11 +52,11 @@ public final class ExporterMetrics: SchedulerObserver {
         }
     }
 
-    /// This instance's shard: `ewsprobe_shard_index` of `ewsprobe_shard_count` (0 until a
+    /// This instance's shard: `ewsprobe_shard_index` of `ewsprobe_shards` (0 until a
     /// StatefulSet pod has counted its peers).
     public func shardAssigned(index: Int, count: Int) {
         registry.gauge("ewsprobe_shard_index", help: "Which shard of the fleet this instance probes (0-based).").value(Double(index))
-        registry.gauge("ewsprobe_shard_count", help: "How many shards the fleet is split into (0: not known yet).").value(Double(count))
+        registry.gauge("ewsprobe_shards", help: "How many shards the fleet is split into (0: not known yet).").value(Double(count))
     }
 
     public func configLoaded(success: Bool) {

@@ -213,7 +213,9 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("probes")
         let files = try FileManager.default.contentsOfDirectory(atPath: probes.path).filter { $0.hasSuffix(".yml") }
         #expect(files.count >= 2)
-        for file in files {
+        // The connectors' example names credential files under /etc/ewsprobe: CloudConfigTests
+        // loads it with those files laid out (shippedExampleLoads).
+        for file in files where file != "cloud-connectors.yml" {
             let config = try ConfigLoader.load(file: probes.appendingPathComponent(file).path)
             #expect(!config.modules.isEmpty || !config.targets.isEmpty, "\(file) defines nothing")
         }

@@ -114,7 +114,7 @@ import Testing
                 var counted = true
                 for (index, pod) in pods.enumerated() {
                     let text = try await ServeTests.get("http://127.0.0.1:\(pod.port)/metrics")
-                    counted = counted && ServeTests.value(of: "ewsprobe_shard_count", in: text) == Double(count)
+                    counted = counted && ServeTests.value(of: "ewsprobe_shards", in: text) == Double(count)
                     for name in names where ServeTests.value(of: "ewsprobe_probe_runs_total{target=\"\(name)\"}", in: text) >= 1 {
                         probedBy[name, default: []].append(index)
                     }

@@ -9,7 +9,9 @@ import Yams
 public enum ConfigLoader {
     static let topKeys: Set<String> = ["global", "include", "modules", "targets"]
     static let globalKeys: Set<String> = ["interval", "timeout", "max_concurrency"]
-    static let moduleBaseKeys: Set<String> = ["checks", "timeout", "interval", "ca_file", "resolve", "source_address", "proxy"]
+    static let moduleBaseKeys: Set<String> = [
+        "checks", "timeout", "interval", "ca_file", "resolve", "source_address", "proxy", "check_intervals",
+    ]
     static let targetKeys: Set<String> = [
         "name", "url", "module", "interval", "timeout", "labels", "resolve", "ca_file",
         "username", "password_file", "password_env", "mailbox_check", "password", "source_address", "proxy",
@@ -188,6 +190,13 @@ public enum ConfigLoader {
             case "resolve": module.resolve = try pins(value)
             case "source_address": module.sourceAddress = try value.sourceAddress()
             case "proxy": module.proxy = try value.proxySettings()
+            case "check_intervals":
+                for (checkName, every) in try value.entries() {
+                    guard checkTypes[checkName] != nil else {
+                        throw every.error("unknown check \"\(checkName)\" (known checks: \(registry.names.joined(separator: ", ")))")
+                    }
+                    module.checkIntervals[checkName] = try every.duration(.interval)
+                }
             default: settings[key] = value
             }
         }

@@ -12,6 +12,13 @@ public struct ModuleConfig: Sendable {
     public var sourceAddress: String?
     /// The outbound proxy of the module's HTTP checks (`proxy`).
     public var proxy: ProxySettings?
+    /// Checks that run less often than their target (`check_intervals`): between their runs the
+    /// scheduler carries their last passing verdict with its age. A balancer's persistence does
+    /// not change from one minute to the next, and `lb_affinity`'s census costs several TLS
+    /// handshakes: by default it is measured every ten minutes.
+    public var checkIntervals: [String: Duration] = ModuleConfig.defaultCheckIntervals
+
+    public static let defaultCheckIntervals: [String: Duration] = ["lb_affinity": .seconds(600)]
 
     public init(
         name: String, checks: [any Check], timeout: Duration? = nil, interval: Duration? = nil,

@@ -7,10 +7,15 @@ public struct ProbeRunner: Sendable {
     /// Whether checks build their JSON details: only a JSON report shows them, and the
     /// scheduler's stored reports drop them.
     public var includeDetails: Bool
+    /// Whether a check with a `check_intervals` entry longer than its target's interval carries
+    /// its last passing verdict between its own runs: the scheduler's runs do; `probe` and
+    /// `/probe`, asked for now, always measure.
+    public var reuseRecentResults: Bool
 
-    public init(runtime: ProbeRuntime, includeDetails: Bool = true) {
+    public init(runtime: ProbeRuntime, includeDetails: Bool = true, reuseRecentResults: Bool = false) {
         self.runtime = runtime
         self.includeDetails = includeDetails
+        self.reuseRecentResults = reuseRecentResults
     }
 
     /// `transport` replaces the runtime's for a unit test of a check's logic.
@@ -39,6 +44,14 @@ public struct ProbeRunner: Sendable {
                             : "\(name) does not apply to \(target.url.scheme):// endpoints"))
                 continue
             }
+            let every = target.module.checkIntervals[name].flatMap { $0 > target.interval ? $0 : nil }
+            let memoryKey = CheckMemory.key(target, check: name)
+            let memory = every == nil ? nil : runtime.store.value(CheckMemory.self) { CheckMemory() }
+            let now = Date().timeIntervalSince1970
+            if reuseRecentResults, let every, let memory, let kept = memory.recent(memoryKey, every: every, now: now) {
+                results.append(Self.carried(kept.result, age: kept.age, every: every))
+                continue
+            }
             let checkStart = ContinuousClock.now
             var result: CheckResult
             if type(of: check).judgesEachHost, target.endpoint.kind.isCloud {
@@ -47,6 +60,11 @@ public struct ProbeRunner: Sendable {
                 result = await check.run(ctx)
             }
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
+            if let memory {
+                // Only a pass is carried: anything else is measured again at the next run.
+                if result.status == .pass { memory.keep(result, for: memoryKey, now: now) } else { memory.forget(memoryKey) }
+                result.measurements.append(Self.age(0, check: name))
+            }
             results.append(result)
         }
         // The one point where results leave a run: a server may reflect the credentials in any
@@ -56,6 +74,25 @@ public struct ProbeRunner: Sendable {
         return ProbeReport(
             targetName: target.name, url: target.endpoint.description, startedAt: startedAt,
             durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
+    }
+
+    /// A verdict carried from the check's last run, with its age in the summary, the trace and
+    /// `ewsprobe_check_result_age_seconds`.
+    static func carried(_ kept: CheckResult, age seconds: Double, every: Duration) -> CheckResult {
+        var result = kept
+        let minutes = Int(seconds / 60)
+        result.summary += " (measured \(minutes < 1 ? "under a minute" : "\(minutes) min") ago; every \(DurationText.format(every)))"
+        result.trace = ["carried from the run \(Int(seconds)) s ago (check_intervals: every \(DurationText.format(every)))"]
+        result.measurements =
+            result.measurements.filter { $0.name != "ewsprobe_check_result_age_seconds" } + [age(seconds, check: kept.check)]
+        return result
+    }
+
+    static func age(_ seconds: Double, check: String) -> Measurement {
+        Measurement(
+            "ewsprobe_check_result_age_seconds", seconds,
+            help: "How old the check's verdict is: 0 when this run measured it, else the age of the run that did (check_intervals).",
+            labels: [("check", check)])
     }
 
     /// A connector's connection check on each of its hosts: the same check on a copy of the

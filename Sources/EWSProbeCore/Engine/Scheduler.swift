@@ -25,7 +25,7 @@ public struct Scheduler: Sendable {
         let limiter = ConcurrencyLimiter(limit: config.global.maxConcurrency)
         let inFlight = RunsInFlight(count: config.targets.count, watchdog: runner.runtime.watchdog)
         // Stored reports keep no JSON details, so scheduled runs do not build them.
-        let scheduled = ProbeRunner(runtime: runner.runtime, includeDetails: false)
+        let scheduled = ProbeRunner(runtime: runner.runtime, includeDetails: false, reuseRecentResults: true)
         // One dispatcher sleeps until the next due run and starts it: 10,000 targets cost 10,000
         // queue entries, not 10,000 sleeping tasks with their timers.
         var queue = DueQueue()

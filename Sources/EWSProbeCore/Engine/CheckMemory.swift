@@ -1,0 +1,40 @@
+import Synchronization
+
+/// The last passing result of each check that runs less often than its target
+/// (`check_intervals`), kept by the runtime so the scheduler's runs in between carry it with its
+/// age instead of measuring again. Keyed by target, URL, module and check: a changed
+/// configuration measures afresh. Bounded: an entry older than a day is dropped when the memory
+/// is full, and a full memory of fresh entries is cleared.
+final class CheckMemory: Sendable {
+    static let maxEntries = 50_000
+
+    private let entries = Mutex<[String: (result: CheckResult, at: Double)]>([:])
+
+    static func key(_ target: TargetConfig, check: String) -> String {
+        target.name + "\n" + target.endpoint.description + "\n" + target.module.name + "\n" + check
+    }
+
+    /// The result kept for `key` when it is younger than `every`, with its age.
+    func recent(_ key: String, every: Duration, now: Double) -> (result: CheckResult, age: Double)? {
+        entries.withLock { entries in
+            guard let entry = entries[key] else { return nil }
+            let age = now - entry.at
+            guard age >= 0, age < every.seconds else { return nil }
+            return (entry.result, age)
+        }
+    }
+
+    func keep(_ result: CheckResult, for key: String, now: Double) {
+        entries.withLock { entries in
+            if entries.count >= Self.maxEntries {
+                entries = entries.filter { now - $0.value.at < 86400 }
+                if entries.count >= Self.maxEntries { entries.removeAll() }
+            }
+            entries[key] = (result, now)
+        }
+    }
+
+    func forget(_ key: String) {
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+}
