@@ -41,21 +41,12 @@ public struct ExoEWSCheck: Check {
         }
         result.measurements.append(Self.retirementMeasurement)
         let url = CloudURL.base(connector.exchange) + "/EWS/Exchange.asmx"
-        result.trace.append("POST \(url) GetFolder inbox impersonating \(mailbox)")
-        let headers = [
-            ("Authorization", "Bearer " + token.value.reveal()),
-            ("Content-Type", "text/xml; charset=utf-8"),
-            ("X-AnchorMailbox", mailbox),
-        ]
-        switch await CloudClient(ctx: ctx).send(url, method: "POST", headers: headers, body: SOAPEnvelope.getFolder(impersonating: mailbox))
+        result.trace.append("GetFolder inbox impersonating \(mailbox)")
+        let headers = [("Content-Type", "text/xml; charset=utf-8"), ("X-AnchorMailbox", mailbox)]
+        if let response = await TokenSource(ctx: ctx).call(
+            url, method: "POST", headers: headers, body: SOAPEnvelope.getFolder(impersonating: mailbox), token: token, .exchange,
+            into: &result)
         {
-        case .failure(let failure):
-            result.status = .fail
-            result.reason = failure.reason
-            result.summary = failure.summary
-        case .success(let response):
-            result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
-            if response.status == 401 { TokenSource(ctx: ctx).forget(.exchange) }
             result = ExoEWSVerdict.judge(response, mailbox: mailbox, token: token, base: result, ctx: ctx)
         }
         let days = Int(((Self.retirement - Date().timeIntervalSince1970) / 86400).rounded(.up))

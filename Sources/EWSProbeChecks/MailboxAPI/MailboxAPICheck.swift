@@ -42,15 +42,7 @@ public struct MailboxAPICheck: Check {
                 CloudURL.base(ctx.target.endpoint.m365?.graph ?? M365Connector.defaultGraph)
                 + "/v1.0/users/\(CloudClient.segment(mailbox))/mailFolders/inbox"
         }
-        result.trace.append("GET \(url)")
-        switch await CloudClient(ctx: ctx).send(url, headers: [("Authorization", "Bearer " + token.value.reveal())]) {
-        case .failure(let failure):
-            result.status = .fail
-            result.reason = failure.reason
-            result.summary = failure.summary
-        case .success(let response):
-            result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
-            if response.status == 401 { TokenSource(ctx: ctx).forget(.mailAPI) }
+        if let response = await TokenSource(ctx: ctx).call(url, token: token, .mailAPI, into: &result) {
             result = MailboxAPIVerdict.judge(response, api: api, mailbox: mailbox, base: result, ctx: ctx)
         }
         result.durationSeconds = timer.elapsed

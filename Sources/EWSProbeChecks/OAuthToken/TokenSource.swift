@@ -270,6 +270,30 @@ extension TokenSource {
     }
 }
 
+extension TokenSource {
+    /// A request to an API with `token`: its answer, or nil with `result` failed with why there
+    /// was none. A 401 drops the token from the cache (it is no good, whatever it says).
+    func call(
+        _ url: String, method: String = "GET", headers: [(String, String)] = [], body: [UInt8]? = nil, token: AccessToken,
+        _ audience: Audience, into result: inout CheckResult
+    ) async -> HTTPResponse? {
+        result.trace.append("\(method) \(url)")
+        switch await CloudClient(ctx: ctx).send(
+            url, method: method, headers: [("Authorization", "Bearer " + token.value.reveal())] + headers, body: body)
+        {
+        case .failure(let failure):
+            result.status = .fail
+            result.reason = failure.reason
+            result.summary = failure.summary
+            return nil
+        case .success(let response):
+            result.trace.append("-> \(response.status) \(response.header("Content-Type") ?? "")")
+            if response.status == 401 { forget(audience) }
+            return response
+        }
+    }
+}
+
 /// A check's result carried as an error (a run that ends before its request).
 struct CheckResultBox: Error {
     var result: CheckResult
