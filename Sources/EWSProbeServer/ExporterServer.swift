@@ -37,6 +37,9 @@ public struct ExporterServer: Sendable {
     public let store = ResultStore()
     public let metrics = ExporterMetrics()
     let state: ServerState
+    /// The whole configuration last loaded, before the shard: a StatefulSet pod re-splits it when
+    /// its peers change, without reading the file (which may be mid-edit).
+    let unsharded: ServerState
     /// Reloads run one at a time on a thread of their own: parsing a large (or hostile) file
     /// must never hold an event loop, so scrapes go on while it runs.
     let reloadPool = BoundedWorkerPool(name: "ews-reload", threads: 1, queueLimit: 2)
@@ -73,6 +76,7 @@ public struct ExporterServer: Sendable {
         self.port = port
         self.logger = logger
         state = ServerState(config: Self.serving(initial, shard: shard))
+        unsharded = ServerState(config: Self.withoutSpecs(initial))
     }
 
     /// Runs until SIGTERM/SIGINT; `onRunning` receives the bound port (useful with port 0).
@@ -87,7 +91,7 @@ public struct ExporterServer: Sendable {
         if case .peers(let peers, let refresh) = assignment.count {
             services.append(
                 ShardWatcher(host: peers, refresh: refresh, resolver: runtime.resolver(), logger: logger) { count in
-                    _ = await self.reshard(count: count, scheduler)
+                    await self.reshard(count: count, scheduler)
                 })
         }
         let reload: @Sendable () async -> Result<ProbeConfig, any Error> = { await self.reload(scheduler) }
@@ -128,14 +132,20 @@ public struct ExporterServer: Sendable {
         return outcome ?? .failure(ReloadError(message: "reloads are already queued; try again when they are done"))
     }
 
-    /// A StatefulSet pod's peers changed in number: the same file, the new share of it.
-    func reshard(count: Int, _ scheduler: ReloadableScheduler) async -> Result<ProbeConfig, any Error> {
-        let index = shard.withLock { shard in
-            shard.count = count
-            return shard.index
+    /// A StatefulSet pod's peers changed in number: the new share of the configuration last
+    /// loaded (one at a time with reloads, on their thread).
+    func reshard(count: Int, _ scheduler: ReloadableScheduler) async {
+        _ = await reloadPool.run {
+            let shard = self.shard.withLock { shard in
+                shard.count = count
+                return shard
+            }
+            let config = Self.serving(self.unsharded.config, shard: shard)
+            self.state.config = config
+            scheduler.apply(config)
+            self.metrics.shardAssigned(index: shard.index, count: shard.count)
+            self.logger.info("re-sharded: shard \(shard.index) of \(shard.count), \(config.targets.count) target(s)")
         }
-        metrics.shardAssigned(index: index, count: count)
-        return await reload(scheduler)
     }
 
     private func reloadNow(_ scheduler: ReloadableScheduler) -> Result<ProbeConfig, any Error> {
@@ -143,8 +153,9 @@ public struct ExporterServer: Sendable {
             return .failure(ReloadError(message: "the configuration is embedded, not read from a file"))
         }
         do {
-            let config = Self.serving(
-                try ConfigLoader.load(file: path, registry: state.config.registry), shard: shard.withLock { $0 })
+            let loaded = try ConfigLoader.load(file: path, registry: state.config.registry)
+            unsharded.config = Self.withoutSpecs(loaded)
+            let config = Self.serving(loaded, shard: shard.withLock { $0 })
             KnownSecrets.process.learn(config)
             state.config = config
             scheduler.apply(config)
@@ -183,6 +194,12 @@ public struct ExporterServer: Sendable {
             }
             let config = state.config
             let target: TargetConfig
+            if !config.targets.contains(where: { $0.name == name }), unsharded.config.targets.contains(where: { $0.name == name }) {
+                let (index, count) = shard.withLock { ($0.index, $0.count) }
+                return Self.text(
+                    "\(name) is probed by another shard (this is shard \(index) of \(count)): ask the instance that has it in /metrics\n",
+                    status: .notFound)
+            }
             switch Self.onDemandTarget(name, module: request.uri.queryParameters.get("module"), config: config, allowURLs: allowProbeURLs) {
             case .success(let found): target = found
             case .failure(let refusal): return Self.text(refusal.message + "\n", status: refusal.status)
@@ -262,6 +279,13 @@ public struct ExporterServer: Sendable {
         }
     }
 
+    /// `config` without the targets' specs: only the CLI reads them, and 10,000 of them cost memory.
+    static func withoutSpecs(_ config: ProbeConfig) -> ProbeConfig {
+        var config = config
+        config.specs = []
+        return config
+    }
+
     /// This instance's shard of `config`, without the targets' specs: only the CLI reads them.
     static func serving(_ config: ProbeConfig, shard: (index: Int, count: Int)) -> ProbeConfig {
         var config = config.shard(shard.index, of: shard.count)
@@ -325,6 +349,8 @@ final class ReloadableScheduler: Service, Sendable {
             for await config in self.configs {
                 running?.cancel()
                 await running?.value
+                // A new configuration (or share of it) measures every carried check afresh.
+                self.runtime.store.value(CheckMemory.self) { CheckMemory() }.forgetAll()
                 let scheduler = Scheduler(
                     config: config, store: self.store, runner: ProbeRunner(runtime: self.runtime), metrics: self.metrics,
                     logger: self.logger)

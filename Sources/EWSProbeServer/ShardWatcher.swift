@@ -24,7 +24,10 @@ struct ShardWatcher: Service {
         while !Task.isCancelled {
             switch await resolver.resolve(host, timeout: .seconds(5)) {
             case .success(let addresses):
-                let count = Set(addresses).count
+                // One address per pod; a dual-stack Service gives each pod an A and an AAAA record.
+                let unique = Set(addresses)
+                let v6 = unique.filter { $0.contains(":") }.count
+                let count = max(unique.count - v6, v6)
                 if count != current {
                     logger.info("shard peers \(host): \(count) pod(s) (was \(current.map(String.init) ?? "unknown"))")
                     current = count

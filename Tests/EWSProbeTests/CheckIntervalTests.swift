@@ -56,6 +56,23 @@ import Testing
         #expect(CountingCheck.runs.withLock { $0 } == before + 2)
     }
 
+    /// What probe and /probe measured is never carried by the scheduler (it may hold details, or
+    /// come from an ad-hoc URL's target of the same name).
+    @Test func onDemandRunsLeaveTheMemoryAlone() async {
+        CountingCheck.failing.withLock { $0 = false }
+        let runtime = ProbeRuntime()
+        let target = Self.target(every: .seconds(600))
+        let before = CountingCheck.runs.withLock { $0 }
+        let onDemand = await ProbeRunner(runtime: runtime).run(target)
+        #expect(!onDemand.checks[0].measurements.contains { $0.name == "ewsprobe_check_result_age_seconds" })
+        _ = await ProbeRunner(runtime: runtime, includeDetails: false, reuseRecentResults: true).run(target)
+        #expect(CountingCheck.runs.withLock { $0 } == before + 2, "the scheduled run measured")
+        // And a new configuration forgets what the scheduler kept.
+        runtime.store.value(CheckMemory.self) { CheckMemory() }.forgetAll()
+        _ = await ProbeRunner(runtime: runtime, includeDetails: false, reuseRecentResults: true).run(target)
+        #expect(CountingCheck.runs.withLock { $0 } == before + 3)
+    }
+
     @Test func aFailureIsMeasuredAgainEachRun() async {
         let runtime = ProbeRuntime()
         let scheduled = ProbeRunner(runtime: runtime, includeDetails: false, reuseRecentResults: true)

@@ -132,6 +132,15 @@ import Testing
             #expect(Set(three.filter { $0.value == [index] }.keys) == Set(loaded.shard(index, of: 3).targets.map(\.name)))
         }
 
+        // /probe through a Service reaches any pod: one without the target says so.
+        let (name, holder) = try #require(three.first { $0.value == [0] }.map { ($0.key, $0.value[0]) })
+        let other = (holder + 1) % 3
+        let refused = try await ProbeRuntime.test.transport.exchange(
+            HTTPRequest(url: "http://127.0.0.1:\(pods[other].port)/probe?target=\(name)"), policy: .oneShot)
+        #expect(
+            refused.status == 404 && refused.bodyText.contains("probed by another shard (this is shard \(other) of 3)"),
+            "\(refused.bodyText)")
+
         try peers(4)
         try startPod(3)
         let four = try await settled(4)

@@ -2,11 +2,13 @@ import Synchronization
 
 /// The last passing result of each check that runs less often than its target
 /// (`check_intervals`), kept by the runtime so the scheduler's runs in between carry it with its
-/// age instead of measuring again. Keyed by target, URL, module and check: a changed
-/// configuration measures afresh. Bounded: an entry older than a day is dropped when the memory
+/// age instead of measuring again. Keyed by target, URL, module and check, and forgotten when a
+/// configuration is applied, so a changed one measures afresh. Bounded: an entry older than a day is dropped when the memory
 /// is full, and a full memory of fresh entries is cleared.
-final class CheckMemory: Sendable {
+public final class CheckMemory: Sendable {
     static let maxEntries = 50_000
+
+    public init() {}
 
     private let entries = Mutex<[String: (result: CheckResult, at: Double)]>([:])
 
@@ -32,6 +34,12 @@ final class CheckMemory: Sendable {
             }
             entries[key] = (result, now)
         }
+    }
+
+    /// A new configuration measures every carried check afresh (its settings, credentials or
+    /// routes may have changed under the same names).
+    public func forgetAll() {
+        entries.withLock { $0.removeAll() }
     }
 
     func forget(_ key: String) {

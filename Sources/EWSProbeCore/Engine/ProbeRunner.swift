@@ -25,6 +25,8 @@ public struct ProbeRunner: Sendable {
         let ctx = ProbeContext(target: target, runtime: runtime, transport: transport, includeDetails: includeDetails)
         var results: [CheckResult] = []
         var timedOut = false
+        // Results measured here to keep for later runs (check_intervals), stored once redacted.
+        var toKeep: [(index: Int, key: String, now: Double)] = []
         for (index, check) in target.module.checks.enumerated() {
             let name = type(of: check).name
             if Task.isCancelled || ContinuousClock.now >= ctx.deadline {
@@ -44,11 +46,17 @@ public struct ProbeRunner: Sendable {
                             : "\(name) does not apply to \(target.url.scheme):// endpoints"))
                 continue
             }
+            // Only the scheduler's runs read or write the memory: probe and /probe always measure,
+            // and what they measured (details, an ad-hoc URL's target) is never carried.
             let every = target.module.checkIntervals[name].flatMap { $0 > target.interval ? $0 : nil }
             let memoryKey = CheckMemory.key(target, check: name)
-            let memory = every == nil ? nil : runtime.store.value(CheckMemory.self) { CheckMemory() }
+            let memory = every == nil || !reuseRecentResults ? nil : runtime.store.value(CheckMemory.self) { CheckMemory() }
             let now = Date().timeIntervalSince1970
-            if reuseRecentResults, let every, let memory, let kept = memory.recent(memoryKey, every: every, now: now) {
+            // Half an interval of slack: a run starts a little later each time, and a verdict
+            // measured at 600 s must not be carried once more at 599.9 s.
+            if let every, let memory,
+                let kept = memory.recent(memoryKey, every: every - target.interval / 2, now: now)
+            {
                 results.append(Self.carried(kept.result, age: kept.age, every: every))
                 continue
             }
@@ -62,7 +70,7 @@ public struct ProbeRunner: Sendable {
             if result.durationSeconds == 0 { result.durationSeconds = (ContinuousClock.now - checkStart).seconds }
             if let memory {
                 // Only a pass is carried: anything else is measured again at the next run.
-                if result.status == .pass { memory.keep(result, for: memoryKey, now: now) } else { memory.forget(memoryKey) }
+                if result.status == .pass { toKeep.append((results.count, memoryKey, now)) } else { memory.forget(memoryKey) }
                 result.measurements.append(Self.age(0, check: name))
             }
             results.append(result)
@@ -71,6 +79,10 @@ public struct ProbeRunner: Sendable {
         // text it returns, so nothing it said is stored or rendered before this.
         let redactor = Self.redactor(for: ctx)
         if !redactor.isEmpty { results = results.map(redactor.redact) }
+        if !toKeep.isEmpty {
+            let memory = runtime.store.value(CheckMemory.self) { CheckMemory() }
+            for kept in toKeep { memory.keep(results[kept.index], for: kept.key, now: kept.now) }
+        }
         return ProbeReport(
             targetName: target.name, url: target.endpoint.description, startedAt: startedAt,
             durationSeconds: (ContinuousClock.now - clockStart).seconds, checks: results, timedOut: timedOut)
@@ -80,6 +92,8 @@ public struct ProbeRunner: Sendable {
     /// `ewsprobe_check_result_age_seconds`.
     static func carried(_ kept: CheckResult, age seconds: Double, every: Duration) -> CheckResult {
         var result = kept
+        // This run did not run it: no time, and the exporter's duration histogram skips it.
+        result.durationSeconds = 0
         let minutes = Int(seconds / 60)
         result.summary += " (measured \(minutes < 1 ? "under a minute" : "\(minutes) min") ago; every \(DurationText.format(every)))"
         result.trace = ["carried from the run \(Int(seconds)) s ago (check_intervals: every \(DurationText.format(every)))"]
