@@ -43,11 +43,6 @@ struct TokenSource {
         return outcome
     }
 
-    /// The outcome already known in this run, without asking.
-    func known(_ audience: Audience) -> Outcome? {
-        ctx.shared.value(RunOutcomes.self) { RunOutcomes() }.outcomes.withLock { $0[audience] }
-    }
-
     private func fetch(_ audience: Audience) async -> Outcome {
         let now = Date().timeIntervalSince1970
         let key = cacheKey(audience)
