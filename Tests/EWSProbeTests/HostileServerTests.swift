@@ -101,6 +101,10 @@ import Testing
         }
         // Closing the connection between legs: the census works, the handshake cannot.
         try await expect("ntlm-close", [LBAffinityCheck()], credentials: true, reasons: ["ntlm_handshake_failed"])
+        // Closing after each CHALLENGE, said or not: the legs cannot share a connection.
+        for mode in ["ntlm-close", "ntlm-hangup", "ntlm-http10"] {
+            try await expect(mode, [LBAffinityCheck()], reasons: ["ntlm_handshake_failed"])
+        }
     }
 
     @Test func brokenSOAPAnswers() async throws {

@@ -13,15 +13,37 @@ struct NTLMLeg {
         case failed(String)
     }
 
-    /// One NEGOTIATE and the CHALLENGE it gets back, with who sent it.
-    func negotiate(scope: ConnectionScope?, cookies: [String]) async throws(LegError) -> LBObservation {
-        let req = request(token: NTLMNegotiate().encoded, cookies: cookies, verify: false)
+    /// One NEGOTIATE on a new connection and the CHALLENGE it gets back, with who sent it.
+    func negotiate(cookies: [String]) async throws(LegError) -> LBObservation {
         let response: HTTPResponse
         do {
-            response = try await ctx.transport.exchange(req, policy: scope.map { .pooled($0) } ?? .oneShot)
+            response = try await ctx.transport.exchange(negotiateRequest(cookies: cookies), policy: .oneShot)
         } catch {
             throw .failed("\(error.message)")
         }
+        return try Self.observe(response)
+    }
+
+    /// `count` NEGOTIATEs on one kept-alive connection, stopping at the first answer without a
+    /// challenge; each outcome in order.
+    func negotiateKeptAlive(count: Int) async -> [Result<LBObservation, LegError>] {
+        let answers = await ctx.transport.exchangeSequence(negotiateRequest(cookies: []), count: count) { Self.carriesChallenge($0) }
+        return answers.map { answer in
+            Result { () throws(LegError) in
+                switch answer {
+                case .success(let response): return try Self.observe(response)
+                case .failure(let error): throw .failed("\(error.message)")
+                }
+            }
+        }
+    }
+
+    func negotiateRequest(cookies: [String]) -> HTTPRequest {
+        request(token: NTLMNegotiate().encoded, cookies: cookies, verify: false)
+    }
+
+    /// Who sent the CHALLENGE in `response`.
+    static func observe(_ response: HTTPResponse) throws(LegError) -> LBObservation {
         var observation = LBObservation(response)
         let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
         let offered = challenges.filter { ["ntlm", "negotiate"].contains($0.normalizedScheme) }
@@ -87,10 +109,15 @@ struct NTLMLeg {
     }
 
     static func challenge(in response: HTTPResponse) -> NTLMChallenge? {
-        let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
-        guard let token = challenges.first(where: { ["ntlm", "negotiate"].contains($0.normalizedScheme) && $0.token68 != nil })?.token68,
-            let bytes = Data(base64Encoded: token)
-        else { return nil }
+        guard let token = challengeToken(in: response), let bytes = Data(base64Encoded: token) else { return nil }
         return try? NTLMChallenge.decode(Array(bytes))
+    }
+
+    /// Whether a leg got a challenge to read (decoded once, by `observe`).
+    static func carriesChallenge(_ response: HTTPResponse) -> Bool { challengeToken(in: response) != nil }
+
+    static func challengeToken(in response: HTTPResponse) -> String? {
+        let challenges = AuthChallengeParser.parse(headers: response.headerValues("WWW-Authenticate"))
+        return challenges.first(where: { ["ntlm", "negotiate"].contains($0.normalizedScheme) && $0.token68 != nil })?.token68
     }
 }

@@ -13,8 +13,8 @@ import Synchronization
 /// libcurl: a non-blocking socket, a TLS handshake on the shared `ClientTLSContext`, one request
 /// written, one response read, the connection closed. It serves the probe's single-connection
 /// requests (the `tcp` connect, the anonymous SOAP POST `tls`/`auth_methods`/`forms_auth` judge),
-/// where curl's per-connection setup was most of a probe's cost. Created by any thread, driven
-/// only by the `DirectLoop` thread.
+/// where curl's per-connection setup was most of a probe's cost, and `lb_affinity`'s kept-alive
+/// legs (`further`). Created by any thread, driven only by the `DirectLoop` thread.
 final class DirectExchange: @unchecked Sendable {
     private enum Stage {
         case connecting, preambleSending, preambleReceiving, handshaking, sending, receiving, finished
@@ -35,7 +35,8 @@ final class DirectExchange: @unchecked Sendable {
     private(set) var fd: Int32 = -1
     /// What poll should wait for: POLLIN or POLLOUT.
     private(set) var interest: Int16 = Int16(POLLOUT)
-    private let start = ContinuousClock.now
+    /// When the current request began (its timings count from here).
+    private var start = ContinuousClock.now
     private var stage = Stage.connecting
     private var ssl: OpaquePointer?
     private var handshakeDone = false
@@ -55,6 +56,22 @@ final class DirectExchange: @unchecked Sendable {
     private var preambleRequest: [UInt8] = []
     private var preambleSent = 0
     private var preambleReceived: [UInt8] = []
+
+    /// Requests still to send after the current one, on the same connection while the server
+    /// keeps it open (as libcurl reuses one, a new connection where it does not); set before submit.
+    var further = 0
+    /// Whether the sequence goes on after an answer; set before submit.
+    var proceed: (@Sendable (HTTPResponse) -> Bool)?
+    /// A sequence's answers before the last, in order.
+    private(set) var earlier: [HTTPResponse] = []
+    /// The current request went on a connection an earlier answer left open.
+    private var reusing = false
+    /// A reused connection found closed was replaced once for the current request (curl retries so).
+    private var retried = false
+    /// Bytes of the current answer have arrived.
+    private var answered = false
+    /// The current answer ended when the server closed the connection.
+    private var endedAtClose = false
 
     init(request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, connectOnly: Bool) {
         self.connectOnly = connectOnly
@@ -282,6 +299,7 @@ final class DirectExchange: @unchecked Sendable {
                 continue
             }
             if wouldBlock(n) { return }
+            if staleConnection() { return reconnect() }
             return fail(.protocolError, "Failed sending the request: \(ioError(n))", errno: errno)
         }
         stage = .receiving
@@ -298,6 +316,7 @@ final class DirectExchange: @unchecked Sendable {
                 n = recv(fd, buffer.baseAddress, buffer.count, 0)
             }
             if n > 0 {
+                answered = true
                 if timings.firstByte == 0 { timings.firstByte = elapsed }
                 do throws(ResponseReader.Failure) {
                     if try reader.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { return succeed() }
@@ -307,7 +326,9 @@ final class DirectExchange: @unchecked Sendable {
                 continue
             }
             if n < 0 || ssl != nil, wouldBlock(n) { return }
+            if staleConnection() { return reconnect() }
             if isEndOfStream(n) {
+                endedAtClose = true
                 do throws(ResponseReader.Failure) {
                     try reader.endOfStream()
                     return succeed()
@@ -379,7 +400,77 @@ final class DirectExchange: @unchecked Sendable {
         let response = HTTPResponse(
             status: reader.head.status, httpVersion: reader.head.httpVersion, headers: reader.head.headers, body: reader.body,
             bodyTruncated: reader.bodyTruncated, timings: timings, connection: connection, tls: tls)
-        complete(.success(response))
+        guard further > 0, proceed?(response) ?? true else { return complete(.success(response)) }
+        further -= 1
+        earlier.append(response)
+        next(keepingConnection: keepsOpen(response))
+    }
+
+    /// The next request of a sequence, on this connection when the answer left it open.
+    private func next(keepingConnection: Bool) {
+        start = ContinuousClock.now
+        timings = PhaseTimings()
+        reader = ResponseReader(
+            headerLimit: ResponseReader.headerByteLimit, bodyLimit: request.bodyLimit, bodyExpected: request.method != "HEAD")
+        sent = 0
+        retried = false
+        answered = false
+        guard keepingConnection, !peerHasClosed() else { return reconnect() }
+        reusing = true
+        connection.newConnections = 0
+        startRequest()
+    }
+
+    /// Whether an answer leaves its connection usable: HTTP/1.1 (or a 1.0 keep-alive), no
+    /// `Connection: close`, and a body that ended by its length, not at the close or the cap.
+    private func keepsOpen(_ response: HTTPResponse) -> Bool {
+        let tokens = response.headerValues("Connection").flatMap { $0.lowercased().split(separator: ",") }.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        let persistent = response.httpVersion == "1.0" ? tokens.contains("keep-alive") : !tokens.contains("close")
+        return persistent && !endedAtClose && !response.bodyTruncated
+    }
+
+    /// A FIN (or a reset) already waiting on the kept connection: curl checks so before reusing one.
+    private func peerHasClosed() -> Bool {
+        var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&probe, 1, 0) > 0 else { return false }
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    }
+
+    /// The kept connection turned out closed before any of the answer came: the request goes
+    /// once more on a new connection, which its facts then show.
+    private func staleConnection() -> Bool {
+        guard reusing, !retried, !answered else { return false }
+        retried = true
+        return true
+    }
+
+    /// A new connection (and handshake) for the current request.
+    private func reconnect() {
+        release()
+        reusing = false
+        endedAtClose = false
+        sent = 0
+        stage = .connecting
+        begin()
+    }
+
+    /// Ends the TLS session and closes the socket.
+    private func release() {
+        if let ssl {
+            // close_notify for a finished session, as curl sends; never waits.
+            if handshakeDone { SSL_shutdown(ssl) }
+            SSL_free(ssl)
+            self.ssl = nil
+        }
+        handshakeDone = false
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
     }
 
     private func fail(_ kind: TransportError.Kind, _ message: String, errno code: Int32) {
@@ -394,16 +485,7 @@ final class DirectExchange: @unchecked Sendable {
     private func complete(_ result: Result<HTTPResponse, TransportError>) {
         guard stage != .finished else { return }
         stage = .finished
-        if let ssl {
-            // close_notify for a finished session, as curl sends; never waits.
-            if handshakeDone { SSL_shutdown(ssl) }
-            SSL_free(ssl)
-            self.ssl = nil
-        }
-        if fd >= 0 {
-            close(fd)
-            fd = -1
-        }
+        release()
         ERR_clear_error()
         onComplete?(result)
         onComplete = nil

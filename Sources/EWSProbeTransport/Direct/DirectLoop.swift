@@ -33,6 +33,26 @@ package final class DirectLoop: Sendable {
         return try result.get()
     }
 
+    /// `count` exchanges of `request` on one kept-alive connection (`DirectExchange.further`).
+    func performSequence(
+        _ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, count: Int,
+        proceed: @escaping @Sendable (HTTPResponse) -> Bool
+    ) async -> [Result<HTTPResponse, TransportError>] {
+        let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: false)
+        exchange.further = max(0, count - 1)
+        exchange.proceed = proceed
+        let last: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                exchange.onComplete = { continuation.resume(returning: $0) }
+                submit(exchange)
+            }
+        } onCancel: {
+            cancel(exchange)
+        }
+        // The loop thread wrote `earlier` before it resumed the continuation.
+        return exchange.earlier.map { .success($0) } + [last]
+    }
+
     /// Runs an exchange without a task waiting on it: its handshake and its answer are
     /// published to `pending` from the loop thread.
     func start(

@@ -28,6 +28,25 @@ public struct Transport: HTTPTransport {
         return try await curl.perform(request, policy: policy)
     }
 
+    public func exchangeSequence(_ request: HTTPRequest, count: Int, proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
+        -> [Result<HTTPResponse, TransportError>]
+    {
+        await exchangeSequence(request, count: count, route: HTTPClientRoute.chooseSequence(for: request), proceed: proceed)
+    }
+
+    /// `exchangeSequence` on a given client (tests compare the two on one server).
+    public func exchangeSequence(
+        _ request: HTTPRequest, count: Int, route: HTTPClientRoute, proceed: @escaping @Sendable (HTTPResponse) -> Bool
+    ) async -> [Result<HTTPResponse, TransportError>] {
+        guard route == .direct, request.proxy == nil, let address = request.pinnedAddress,
+            let url = request.endpoint ?? EndpointURL(request.url)
+        else {
+            return await pooledSequence(request, count: count, proceed: proceed)
+        }
+        return await direct.performSequence(
+            request, url: url, address: address, security: Self.security(request, url), count: count, proceed: proceed)
+    }
+
     /// The direct client publishes the handshake the moment it is done; a libcurl exchange (a
     /// proxy, a zoned IPv6 pin) runs in a task of its own and publishes it with the answer.
     public func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange {

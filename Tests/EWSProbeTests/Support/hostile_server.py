@@ -260,8 +260,13 @@ class Handler(socketserver.BaseRequestHandler):
                 if auth.startswith('NTLM '):
                     token = base64.b64encode(ntlm_token(MODE)).decode()
                     close = MODE == 'ntlm-close'
-                    conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM ' + token)], close=close))
-                    if close:
+                    reply = response('401 Unauthorized', [('WWW-Authenticate', 'NTLM ' + token)], close=close)
+                    if MODE == 'ntlm-http10':
+                        # HTTP/1.0 without keep-alive: the connection ends with the answer.
+                        reply = reply.replace(b'HTTP/1.1 ', b'HTTP/1.0 ', 1)
+                    conn.sendall(reply)
+                    # ntlm-hangup closes without saying so (no Connection: close).
+                    if close or MODE in ('ntlm-hangup', 'ntlm-http10'):
                         return
                 else:
                     conn.sendall(response('401 Unauthorized', [('WWW-Authenticate', 'NTLM'), ('WWW-Authenticate', 'Basic realm="x"')]))
