@@ -28,4 +28,8 @@ static inline long ewsossl_stapled_response(SSL *ssl, const unsigned char **out)
     return length;
 }
 static inline long ewsossl_ctx_no_session_cache(SSL_CTX *ctx) { return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); }
+/* Client sessions kept by the caller (SSL_get1_session), none in the context's own store. */
+static inline long ewsossl_ctx_client_sessions(SSL_CTX *ctx) {
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+}
 #endif

@@ -76,9 +76,9 @@ import Testing
         }
 
         /// With credentials the URL is https (the backends or the proxy must speak TLS).
-        func target(port: Int, credentials: Bool = false) throws -> TargetConfig {
+        func target(port: Int, credentials: Bool = false, https: Bool = false) throws -> TargetConfig {
             var target = TargetConfig(
-                name: "farm", url: EndpointURL("\(credentials ? "https" : "http")://mail.lab.test:\(port)/EWS/Exchange.asmx")!,
+                name: "farm", url: EndpointURL("\(credentials || https ? "https" : "http")://mail.lab.test:\(port)/EWS/Exchange.asmx")!,
                 module: ModuleConfig(name: "m", checks: [LBAffinityCheck()]),
                 resolve: [try ResolvePin.parse("mail.lab.test:\(port):127.0.0.1").get()])
             target.timeout = .seconds(10)
@@ -138,6 +138,61 @@ import Testing
         let result = await Self.run(try farm.target(port: farm.proxyPort, credentials: true))
         #expect(result.status == .pass, "\(result.summary) \(result.notes)")
         #expect(result.measurements.contains { $0.name == "ewsprobe_lb_backends" && $0.value == 1 })
+        // HAProxy terminates TLS and keeps sessions: every later census connection resumed.
+        #expect(result.notes.contains("TLS: 5 of 5 later census connections resumed the session offered"), "\(result.notes)")
+    }
+
+    /// Resuming does not hide a balancer that spreads fresh connections: HAProxy terminating TLS
+    /// resumes every session and still hands each connection to the next server.
+    @Test func roundRobinBehindTLSIsABackendSwitchWhileResuming() async throws {
+        let farm = try Farm(names: ["CAS1", "CAS2", "CAS3"])
+        defer { farm.stop() }
+        try farm.startProxy("  balance roundrobin", tls: true)
+        let result = await Self.run(try farm.target(port: farm.proxyPort, https: true))
+        #expect(result.reason == "backend_switch", "\(result.summary)")
+        #expect(result.measurements.contains { $0.name == "ewsprobe_lb_backends" && $0.value == 3 })
+        #expect(result.notes.contains("TLS: 5 of 5 later census connections resumed the session offered"), "\(result.notes)")
+    }
+
+    /// TLS passed through to servers that name nobody: no identity, but a session one server
+    /// issued is refused by the other, so the census shows connections reaching both. HAProxy in
+    /// tcp mode, round robin weighted 2:1, guarantees both a repeat and a change among six.
+    @Test func tlsPassthroughWithoutNamesShowsTheSplit() async throws {
+        let servers = try [HostileServerTests.Hostile("ntlm-noname", tls: true), HostileServerTests.Hostile("ntlm-noname", tls: true)]
+        defer { servers.forEach { $0.process.stop() } }
+        let port = LabNetwork.freePort()
+        let config = servers[0].directory.appendingPathComponent("haproxy-tcp.cfg")
+        try """
+        global
+          maxconn 256
+        defaults
+          mode tcp
+          timeout connect 2s
+          timeout client 10s
+          timeout server 10s
+        listen ews
+          bind 127.0.0.1:\(port)
+          balance roundrobin
+          server a 127.0.0.1:\(servers[0].port) weight 2
+          server b 127.0.0.1:\(servers[1].port) weight 1
+
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let haproxy = try LabProcess("/usr/sbin/haproxy", ["-f", config.path, "-db"], directory: servers[0].directory, port: port)
+        defer { haproxy.stop() }
+        var target = try servers[0].target([LBAffinityCheck()], https: true)
+        target.url = EndpointURL("https://bad.lab.test:\(port)/EWS/Exchange.asmx")!
+        target.resolve = [try ResolvePin.parse("bad.lab.test:\(port):127.0.0.1").get()]
+        target.timeout = .seconds(10)
+        let result = await Self.run(target)
+        #expect(result.reason == "inconclusive", "\(result.summary)")
+        #expect(result.summary.contains("resumed the TLS session offered, so they reached more than one TLS endpoint"), "\(result.summary)")
+        var full = LBAffinityCheck()
+        full.tlsResumption = false
+        target.module = ModuleConfig(name: "m", checks: [full])
+        let withoutResumption = await Self.run(target)
+        #expect(withoutResumption.reason == "inconclusive")
+        #expect(!withoutResumption.summary.contains("TLS"), "\(withoutResumption.summary)")
+        #expect(!withoutResumption.notes.contains { $0.hasPrefix("TLS:") })
     }
 
     /// Round robin with HAProxy's default keep-alive: HAProxy keeps a connection that got an NTLM

@@ -16,15 +16,20 @@ public struct LBAffinityCheck: Check {
     public var legs = 4
     /// Repeat the census returning the persistence cookie the balancer set.
     public var cookiePass = false
+    /// The census's connections after the first resume the TLS session of the one before: about
+    /// half a handshake's CPU each. A balancer that persists on the TLS session then keeps them
+    /// together as it would any resuming client; `false` measures with full handshakes only.
+    public var tlsResumption = true
 
     public init() {}
 
     public init(settings: YAMLSection) throws {
-        for (key, value) in try settings.entries(allowed: ["census", "legs", "cookie_pass"]) {
+        for (key, value) in try settings.entries(allowed: ["census", "legs", "cookie_pass", "tls_resumption"]) {
             switch key {
             case "census": census = try value.int(in: 2...100)
             case "legs": legs = try value.int(in: 2...50)
             case "cookie_pass": cookiePass = try value.bool()
+            case "tls_resumption": tlsResumption = try value.bool()
             default: break
             }
         }
@@ -65,11 +70,13 @@ public struct LBAffinityCheck: Check {
         var result = CheckResult(check: Self.name, status: .pass, summary: "")
         let leg = NTLMLeg(address: address, ctx: ctx)
         var m = LBAffinityMeasurement()
-        // The legs ride on the census's first connection instead of a connection of their own:
-        // its CHALLENGE already proves who answered it, and one handshake fewer is a seventh of the cost.
-        let kept = await leg.negotiateKeptAlive(count: legs)
+        m.resumptionOffered = tlsResumption && ctx.target.url.isTLS
+        // One sequence: the legs on the census's first connection (its CHALLENGE already proves
+        // who answered it; one handshake fewer), then the census's other fresh connections.
+        let steps = [SequenceStep.fresh] + Array(repeating: .reuse, count: legs - 1) + Array(repeating: .fresh, count: census - 1)
+        let outcomes = await leg.negotiate(steps: steps, resume: tlsResumption)
         do throws(NTLMLeg.LegError) {
-            m.census = try await census(leg, first: kept.first?.get(), trace: &result.trace)
+            _ = try (outcomes.first ?? .failure(.failed("no answer"))).get()
         } catch .notOffered(let status) {
             result.status = .skip
             result.reason = "ntlm_not_offered"
@@ -79,40 +86,43 @@ public struct LBAffinityCheck: Check {
             return Self.failure(&result, leg: "census", error)
         }
         do throws(NTLMLeg.LegError) {
-            m.legs = try keptAliveLegs(kept, trace: &result.trace)
+            m.legs = try keptAliveLegs(outcomes.prefix(legs), trace: &result.trace)
         } catch {
             return Self.failure(&result, leg: "keep-alive legs", error)
         }
+        do throws(NTLMLeg.LegError) {
+            m.census = try census(first: m.legs[0], rest: outcomes.dropFirst(legs), trace: &result.trace)
+        } catch {
+            return Self.failure(&result, leg: "census", error)
+        }
         if cookiePass, let cookies = m.census.first?.cookies, !cookies.isEmpty {
-            var ignored: [String] = []
-            m.cookieCensus = (try? await census(leg, cookies: cookies, trace: &ignored, tolerant: true)) ?? []
+            for _ in 0..<census {
+                if let observation = try? await leg.negotiate(cookies: cookies) { m.cookieCensus.append(observation) }
+            }
         }
         (m.handshake, m.split) = await handshakes(leg, ctx)
         LBAffinityReport.render(m, address: address, verdict: LBAffinityVerdict(m), into: &result)
         return result
     }
 
-    /// Fresh connections, one NEGOTIATE each (the first one's answer given when the legs took
-    /// it); `tolerant` skips a failed leg instead of failing.
-    func census(
-        _ leg: NTLMLeg, cookies: [String] = [], first: LBObservation? = nil, trace: inout [String], tolerant: Bool = false
-    ) async throws(NTLMLeg.LegError) -> [LBObservation] {
-        var census: [LBObservation] = []
-        for index in 0..<self.census {
-            do throws(NTLMLeg.LegError) {
-                let observation: LBObservation
-                if index == 0, let first { observation = first } else { observation = try await leg.negotiate(cookies: cookies) }
-                census.append(observation)
-                trace.append("census \(index + 1): \(observation.identity ?? "?") via local port \(observation.localPort)")
-            } catch {
-                if !tolerant { throw error }
-            }
+    /// The census's fresh connections: the legs' first, then the rest of the sequence.
+    func census(first: LBObservation, rest: ArraySlice<Result<LBObservation, NTLMLeg.LegError>>, trace: inout [String])
+        throws(NTLMLeg.LegError) -> [LBObservation]
+    {
+        var census = [first]
+        for outcome in rest { census.append(try outcome.get()) }
+        guard census.count == self.census else {
+            throw .failed("the census ended after \(census.count) of \(self.census) connections")
+        }
+        for (index, observation) in census.enumerated() {
+            let resumed = observation.tlsResumed ? ", TLS session resumed" : ""
+            trace.append("census \(index + 1): \(observation.identity ?? "?") via local port \(observation.localPort)\(resumed)")
         }
         return census
     }
 
     /// NEGOTIATE legs on one kept-alive connection: the server must not change within it.
-    func keptAliveLegs(_ kept: [Result<LBObservation, NTLMLeg.LegError>], trace: inout [String]) throws(NTLMLeg.LegError)
+    func keptAliveLegs(_ kept: ArraySlice<Result<LBObservation, NTLMLeg.LegError>>, trace: inout [String]) throws(NTLMLeg.LegError)
         -> [LBObservation]
     {
         var seen: [LBObservation] = []

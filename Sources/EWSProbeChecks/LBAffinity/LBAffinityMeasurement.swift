@@ -6,6 +6,22 @@ struct LBAffinityMeasurement {
     var cookieCensus: [LBObservation] = []
     var handshake: (ok: Bool, detail: String)?
     var split: String?
+    /// The census's later connections offered the session of the one before.
+    var resumptionOffered = false
+
+    /// Census connections after the first that resumed the offered session, of those that offered one.
+    var resumption: (resumed: Int, offered: Int)? {
+        guard resumptionOffered, census.count > 1 else { return nil }
+        return (census.dropFirst().filter(\.tlsResumed).count, census.count - 1)
+    }
+
+    /// Some connections resumed and some did not: a TLS endpoint that kept the session and one
+    /// that had never seen it, so the connections reached more than one (a balancer passing TLS
+    /// through to the servers shows its spread here even when no server names itself).
+    var resumptionSplit: Bool {
+        guard let resumption else { return false }
+        return resumption.resumed > 0 && resumption.resumed < resumption.offered
+    }
 
     /// Census connections per identity.
     var counts: [String: Int] {

@@ -14,6 +14,10 @@ enum LBAffinityReport {
             ("census", .array(m.census.map(\.json))),
             ("distribution", .object(m.ranked.map { ($0.key, .int($0.value)) })),
             ("affinity_ratio", .number(m.ratio)),
+            (
+                "tls_resumption",
+                m.resumption.map { .object([("resumed", .int($0.resumed)), ("offered", .int($0.offered))]) } ?? .null
+            ),
             ("legs", .array(m.legs.map(\.json))),
             ("handshake", m.handshake.map { .object([("ok", .bool($0.ok)), ("detail", .string($0.detail))]) } ?? .null),
             ("split_handshake", m.split.map { .string($0) } ?? .null),
@@ -68,6 +72,9 @@ enum LBAffinityReport {
             notes.append(
                 "  \(identity.padding(toLength: 28, withPad: " ", startingAt: 0)) \(count)x  netbios=\(sample.netbiosName ?? "-") os=\(sample.osVersion ?? "-")"
             )
+        }
+        if let resumption = m.resumption {
+            notes.append("TLS: \(resumption.resumed) of \(resumption.offered) later census connections resumed the session offered")
         }
         notes.append(
             "\(m.legs.count) legs on one connection: \(m.reusedLegs) reused it; identities seen: \(m.legIdentities.sorted().joined(separator: ", "))"

@@ -28,7 +28,12 @@ struct LBAffinityVerdict: Equatable {
         } else if let handshake = m.handshake, !handshake.ok {
             self.init(.fail, "ntlm_handshake_failed", "full NTLM handshake failed: \(handshake.detail)")
         } else if backends == 0 {
-            self.init(.warn, "inconclusive", "no server identity exposed (no NTLM target names, no Exchange headers): affinity unknown")
+            let tls =
+                m.resumptionSplit
+                ? "; but only \(m.resumption!.resumed) of \(m.resumption!.offered) connections resumed the TLS session offered, so they reached more than one TLS endpoint"
+                : ""
+            self.init(
+                .warn, "inconclusive", "no server identity exposed (no NTLM target names, no Exchange headers): affinity unknown" + tls)
         } else {
             let login = m.handshake.map { $0.ok ? "; NTLM login works" : "" } ?? ""
             self.init(.pass, nil, "all \(m.census.count) fresh connections and \(m.legs.count) legs reached \(m.ranked[0].key)" + login)

@@ -13,6 +13,8 @@ public struct LBObservation: Sendable {
     public var peer = ""
     public var localPort = 0
     public var newConnection = true
+    /// The connection's TLS handshake resumed the session the connection before offered.
+    public var tlsResumed = false
     public var cookies: [String] = []
     /// Why this answer leaves its connection unusable for a next leg, when it says so.
     public var closesConnection: String?
@@ -24,6 +26,7 @@ public struct LBObservation: Sendable {
         peer = response.connection.peerAddress
         localPort = response.connection.localPort
         newConnection = response.connection.newConnections > 0
+        tlsResumed = response.tls.resumed
         closesConnection = Self.closeCause(response)
         cookies = response.headerValues("Set-Cookie").compactMap { $0.split(separator: ";").first.map(String.init) }
         exchangeHeaders = Self.exchangeHeaderNames.compactMap { name in response.header(name).map { (name, $0) } }
@@ -78,7 +81,7 @@ public struct LBObservation: Sendable {
             ("clock_skew_seconds", clockSkewSeconds.map { .number($0) } ?? .null),
             ("exchange_headers", .object(exchangeHeaders.map { ($0.0, .string($0.1)) })),
             ("peer", .string(peer)), ("local_port", .int(localPort)),
-            ("new_connection", .bool(newConnection)),
+            ("new_connection", .bool(newConnection)), ("tls_resumed", .bool(tlsResumed)),
         ])
     }
 }

@@ -24,10 +24,13 @@ struct NTLMLeg {
         return try Self.observe(response)
     }
 
-    /// `count` NEGOTIATEs on one kept-alive connection, stopping at the first answer without a
-    /// challenge; each outcome in order.
-    func negotiateKeptAlive(count: Int) async -> [Result<LBObservation, LegError>] {
-        let answers = await ctx.transport.exchangeSequence(negotiateRequest(cookies: []), count: count) { Self.carriesChallenge($0) }
+    /// A NEGOTIATE per step, connections as the steps say, stopping at the first answer without
+    /// a challenge; each outcome in order. With `resume`, each new connection after the first
+    /// offers the session of the one before.
+    func negotiate(steps: [SequenceStep], resume: Bool) async -> [Result<LBObservation, LegError>] {
+        var request = negotiateRequest(cookies: [])
+        request.tlsResumption = resume
+        let answers = await ctx.transport.exchangeSequence(request, steps: steps) { Self.carriesChallenge($0) }
         return answers.map { answer in
             Result { () throws(LegError) in
                 switch answer {

@@ -8,16 +8,22 @@ enum ClientTLSContext {
     /// TLS 1.0 and up at security level 0, so a legacy server is measured instead of refused.
     static let legacy = UnsafeSendable(make(legacy: true))
     static let standard = UnsafeSendable(make(legacy: false))
+    /// For sequences that resume (`HTTPRequest.tlsResumption`): tickets and client sessions allowed.
+    static let resumable = UnsafeSendable(make(legacy: false, resumable: true))
 
-    private static func make(legacy: Bool) -> OpaquePointer {
+    private static func make(legacy: Bool, resumable: Bool = false) -> OpaquePointer {
         guard let context = SSL_CTX_new(TLS_client_method()) else { fatalError("SSL_CTX_new failed") }
         SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
         // With SSL_VERIFY_NONE OpenSSL still builds and verifies the chain against an empty store
         // and then ignores the result; `ChainVerifier` judges it after the handshake instead.
         SSL_CTX_set_cert_verify_callback(context, { _, _ in 1 }, nil)
-        // Every probe must see a full handshake and the certificate: no session resumption.
-        _ = ewsossl_ctx_no_session_cache(context)
-        _ = SSL_CTX_set_options(context, EWSOSSL_OP_NO_TICKET)
+        if resumable {
+            _ = ewsossl_ctx_client_sessions(context)
+        } else {
+            // Every probe must see a full handshake and the certificate: no session resumption.
+            _ = ewsossl_ctx_no_session_cache(context)
+            _ = SSL_CTX_set_options(context, EWSOSSL_OP_NO_TICKET)
+        }
         // Whole socket reads instead of a record header and then its body: half the read calls.
         ewsossl_ctx_read_ahead(context)
         if legacy {

@@ -57,9 +57,10 @@ final class DirectExchange: @unchecked Sendable {
     private var preambleSent = 0
     private var preambleReceived: [UInt8] = []
 
-    /// Requests still to send after the current one, on the same connection while the server
-    /// keeps it open (as libcurl reuses one, a new connection where it does not); set before submit.
-    var further = 0
+    /// The steps still to take after the current request (a sequence's; set before submit): a
+    /// reuse step keeps the connection while the server keeps it open (as libcurl reuses one, a
+    /// new connection where it does not), a fresh step opens another.
+    var further: ArraySlice<SequenceStep> = []
     /// Whether the sequence goes on after an answer; set before submit.
     var proceed: (@Sendable (HTTPResponse) -> Bool)?
     /// A sequence's answers before the last, in order.
@@ -72,6 +73,8 @@ final class DirectExchange: @unchecked Sendable {
     private var answered = false
     /// The current answer ended when the server closed the connection.
     private var endedAtClose = false
+    /// The session of the connection before, offered to the next one (`HTTPRequest.tlsResumption`).
+    private var offeredSession: OpaquePointer?
 
     init(request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, connectOnly: Bool) {
         self.connectOnly = connectOnly
@@ -173,9 +176,12 @@ final class DirectExchange: @unchecked Sendable {
             onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             return startRequest()
         }
-        let context = legacy ? ClientTLSContext.legacy.value : ClientTLSContext.standard.value
+        let context =
+            legacy
+            ? ClientTLSContext.legacy.value : request.tlsResumption ? ClientTLSContext.resumable.value : ClientTLSContext.standard.value
         guard let ssl = SSL_new(context) else { return fail(.tls, "SSL_new failed", errno: 0) }
         self.ssl = ssl
+        if let offeredSession { SSL_set_session(ssl, offeredSession) }
         SSL_set_fd(ssl, fd)
         if !IPAddress.isLiteral(serverName) { _ = ewsossl_set_sni(ssl, serverName) }
         stage = .handshaking
@@ -267,6 +273,7 @@ final class DirectExchange: @unchecked Sendable {
                 }
             }
             tls.stapledOCSP = StapledResponse.read(ssl)
+            tls.resumed = SSL_session_reused(ssl) == 1
             onSecured?(SecuredConnection(timings: timings, connection: connection, tls: tls))
             startRequest()
             return
@@ -400,10 +407,10 @@ final class DirectExchange: @unchecked Sendable {
         let response = HTTPResponse(
             status: reader.head.status, httpVersion: reader.head.httpVersion, headers: reader.head.headers, body: reader.body,
             bodyTruncated: reader.bodyTruncated, timings: timings, connection: connection, tls: tls)
-        guard further > 0, proceed?(response) ?? true else { return complete(.success(response)) }
-        further -= 1
+        guard let step = further.first, proceed?(response) ?? true else { return complete(.success(response)) }
+        further = further.dropFirst()
         earlier.append(response)
-        next(keepingConnection: keepsOpen(response))
+        next(keepingConnection: step == .reuse && keepsOpen(response))
     }
 
     /// The next request of a sequence, on this connection when the answer left it open.
@@ -448,14 +455,30 @@ final class DirectExchange: @unchecked Sendable {
         return true
     }
 
-    /// A new connection (and handshake) for the current request.
+    /// A new connection (and handshake) for the current request, offering the last one's
+    /// session where the request resumes; through a proxy, its CONNECT again.
     private func reconnect() {
+        if request.tlsResumption, handshakeDone, let ssl {
+            releaseOfferedSession()
+            offeredSession = SSL_get1_session(ssl)
+        }
         release()
         reusing = false
         endedAtClose = false
         sent = 0
+        tls = TLSFacts()
+        connection.proxy = nil
+        preamble = security.preamble
+        preambleRequest = preamble?.request ?? []
+        preambleSent = 0
+        preambleReceived = []
         stage = .connecting
         begin()
+    }
+
+    private func releaseOfferedSession() {
+        if let offeredSession { SSL_SESSION_free(offeredSession) }
+        offeredSession = nil
     }
 
     /// Ends the TLS session and closes the socket.
@@ -486,6 +509,7 @@ final class DirectExchange: @unchecked Sendable {
         guard stage != .finished else { return }
         stage = .finished
         release()
+        releaseOfferedSession()
         ERR_clear_error()
         onComplete?(result)
         onComplete = nil

@@ -33,13 +33,13 @@ package final class DirectLoop: Sendable {
         return try result.get()
     }
 
-    /// `count` exchanges of `request` on one kept-alive connection (`DirectExchange.further`).
+    /// `request` once per step, connections as the steps say (`DirectExchange.further`).
     func performSequence(
-        _ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, count: Int,
+        _ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, steps: [SequenceStep],
         proceed: @escaping @Sendable (HTTPResponse) -> Bool
     ) async -> [Result<HTTPResponse, TransportError>] {
         let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: false)
-        exchange.further = max(0, count - 1)
+        exchange.further = steps.dropFirst()
         exchange.proceed = proceed
         let last: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

@@ -25,11 +25,4 @@ public enum HTTPClientRoute: Sendable, Equatable {
         guard !request.verifyPeer || !request.url.lowercased().hasPrefix("https:") else { return .curl }
         return ["GET", "POST", "HEAD"].contains(request.method) ? .direct : .curl
     }
-
-    /// Where a kept-alive sequence runs: the direct client keeps a connection for it where it
-    /// would serve each request alone, except through a proxy (a new connection would repeat the
-    /// tunnel's authentication rounds; libcurl keeps the tunnel instead).
-    public static func chooseSequence(for request: HTTPRequest) -> HTTPClientRoute {
-        request.proxy == nil ? choose(for: request, policy: .oneShot) : .curl
-    }
 }

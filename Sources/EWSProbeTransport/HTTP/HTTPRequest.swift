@@ -27,6 +27,9 @@ public struct HTTPRequest: Sendable {
     /// Accept TLS 1.0/1.1 and weak keys in the handshake (security level 0), so a legacy server
     /// can be measured and named instead of failing the handshake.
     public var allowLegacyTLS = false
+    /// A sequence's later connections offer the session of the one before (direct client only;
+    /// `TLSFacts.resumed` says whether the server took it). Everything else does full handshakes.
+    public var tlsResumption = false
     /// Local address outgoing connections bind to (an IP literal; blackbox_exporter's
     /// `source_ip_address`), for a multi-homed host; nil lets the kernel choose.
     public var sourceAddress: String?

@@ -5,10 +5,9 @@ public protocol HTTPTransport: Sendable {
     func exchange(_ request: HTTPRequest, policy: ConnectionPolicy) async throws(TransportError) -> HTTPResponse
     /// Starts one exchange that runs without a task waiting on it (see `PendingExchange`).
     func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange
-    /// `count` exchanges of `request` one after another on one kept-alive connection, each on a
-    /// new connection (marked so in its facts) only where the server did not keep the last one
-    /// open; it stops after a failure or an answer `proceed` refuses. The outcomes, in order.
-    func exchangeSequence(_ request: HTTPRequest, count: Int, proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
+    /// `request` once per step, one after another, each on the connection its step says; it
+    /// stops after a failure or an answer `proceed` refuses. The outcomes, in order.
+    func exchangeSequence(_ request: HTTPRequest, steps: [SequenceStep], proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
         -> [Result<HTTPResponse, TransportError>]
     /// A private connection pool for `ConnectionPolicy.pooled`.
     func makeScope() -> ConnectionScope
@@ -20,19 +19,21 @@ public protocol HTTPTransport: Sendable {
 }
 
 extension HTTPTransport {
-    public func exchangeSequence(_ request: HTTPRequest, count: Int, proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
+    public func exchangeSequence(_ request: HTTPRequest, steps: [SequenceStep], proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
         -> [Result<HTTPResponse, TransportError>]
     {
-        await pooledSequence(request, count: count, proceed: proceed)
+        await pooledSequence(request, steps: steps, proceed: proceed)
     }
 
-    /// The sequence on a pool of its own: libcurl keeps the connection alive and says when it opened another.
-    func pooledSequence(_ request: HTTPRequest, count: Int, proceed: @Sendable (HTTPResponse) -> Bool) async
+    /// The sequence on pools: a fresh step starts a pool of its own, a reuse step takes the
+    /// last one's connection where libcurl could keep it (and says when it opened another).
+    func pooledSequence(_ request: HTTPRequest, steps: [SequenceStep], proceed: @Sendable (HTTPResponse) -> Bool) async
         -> [Result<HTTPResponse, TransportError>]
     {
-        let scope = makeScope()
+        var scope = makeScope()
         var outcomes: [Result<HTTPResponse, TransportError>] = []
-        for _ in 0..<count {
+        for (index, step) in steps.enumerated() {
+            if step == .fresh, index > 0 { scope = makeScope() }
             do throws(TransportError) {
                 let response = try await exchange(request, policy: .pooled(scope))
                 outcomes.append(.success(response))

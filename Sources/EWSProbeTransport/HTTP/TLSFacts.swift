@@ -9,6 +9,8 @@ public struct TLSFacts: Sendable, Equatable {
     public var cipher: String = ""
     /// The OCSP response the server stapled (DER), when it sent one.
     public var stapledOCSP: [UInt8]?
+    /// The handshake resumed the session an earlier connection offered (`HTTPRequest.tlsResumption`).
+    public var resumed = false
 
     public init() {}
 }

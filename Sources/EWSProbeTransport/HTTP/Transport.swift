@@ -28,23 +28,24 @@ public struct Transport: HTTPTransport {
         return try await curl.perform(request, policy: policy)
     }
 
-    public func exchangeSequence(_ request: HTTPRequest, count: Int, proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
+    public func exchangeSequence(_ request: HTTPRequest, steps: [SequenceStep], proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
         -> [Result<HTTPResponse, TransportError>]
     {
-        await exchangeSequence(request, count: count, route: HTTPClientRoute.chooseSequence(for: request), proceed: proceed)
+        await exchangeSequence(
+            request, steps: steps, route: HTTPClientRoute.choose(for: request, policy: .oneShot), proceed: proceed)
     }
 
     /// `exchangeSequence` on a given client (tests compare the two on one server).
     public func exchangeSequence(
-        _ request: HTTPRequest, count: Int, route: HTTPClientRoute, proceed: @escaping @Sendable (HTTPResponse) -> Bool
+        _ request: HTTPRequest, steps: [SequenceStep], route: HTTPClientRoute, proceed: @escaping @Sendable (HTTPResponse) -> Bool
     ) async -> [Result<HTTPResponse, TransportError>] {
-        guard route == .direct, request.proxy == nil, let address = request.pinnedAddress,
+        guard route == .direct, let address = request.proxy?.connectAddress ?? request.pinnedAddress,
             let url = request.endpoint ?? EndpointURL(request.url)
         else {
-            return await pooledSequence(request, count: count, proceed: proceed)
+            return await pooledSequence(request, steps: steps, proceed: proceed)
         }
         return await direct.performSequence(
-            request, url: url, address: address, security: Self.security(request, url), count: count, proceed: proceed)
+            request, url: url, address: address, security: Self.security(request, url), steps: steps, proceed: proceed)
     }
 
     /// The direct client publishes the handshake the moment it is done; a libcurl exchange (a
