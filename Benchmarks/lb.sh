@@ -6,8 +6,9 @@
 # neither HAProxy's nor the backends' CPU is counted):
 #   basic   dns, tcp, tls, auth_methods
 #   full    the default EWS module: dns, tcp, tls, auth_methods, forms_auth, lb_affinity (census 6,
-#           legs 4: 10 NTLM NEGOTIATEs, 7 connections), ews_login and autodiscover (no
-#           credentials and no address: both skip)
+#           legs 4 on the census's first connection: 9 NTLM NEGOTIATEs on 6 connections, 5 of them
+#           resuming TLS), ews_login and autodiscover (no credentials and no address: both skip)
+#   full-fresh  the same with lb_affinity's tls_resumption off (6 full handshakes)
 # Then the scheduled path: three fleets side by side, basic, full with lb_affinity at every run,
 # and full with lb_affinity every ten intervals (check_intervals), CPU per run.
 # Every /probe must pass (full: lb_affinity passes with one backend). The floor is a bare TLS
@@ -65,15 +66,17 @@ CONF
 pids+=($!)
 wait_port "$LB" || { echo "lb bench: HAProxy did not start: $(tail -5 "$work/haproxy.log")" >&2; exit 1; }
 
-config() { # name checks
+config() { # name checks [module settings]
   { echo "global: {interval: 3600s, timeout: 10s}"
     echo "modules:"
-    echo "  $1: {checks: [$2]}"
+    echo "  $1: {checks: [$2]${3:+, $3}}"
     echo "targets:"
     echo "  - {name: t1, url: \"https://mail.bench.test:$LB/EWS/Exchange.asmx\", module: $1, ca_file: $work/ca.pem, resolve: [\"mail.bench.test:$LB:127.0.0.1\"]}"
   } >"$work/$1.yml"; }
 config basic "dns, tcp, tls, auth_methods"
 config full "dns, tcp, tls, auth_methods, forms_auth, lb_affinity, ews_login, autodiscover"
+# The same without TLS resumption in the census: six full handshakes (the trade-off's cost).
+config full-fresh "dns, tcp, tls, auth_methods, forms_auth, lb_affinity, ews_login, autodiscover" "lb_affinity: {tls_resumption: false}"
 # What every /probe must show (grep -E, one line each).
 pass='^ewsprobe_probe_success\{target="t1"\} 1$'
 declare -A expect=([basic]="$pass"
@@ -89,6 +92,8 @@ declare -A first=([basic]='^ewsprobe_check_success\{target="t1",check="auth_meth
 ^ewsprobe_check_failure_info\{target="t1",check="autodiscover",status="skip",reason="no_address"\} 1$
 !^ewsprobe_check_success\{target="t1",check="autodiscover"\}')
 
+expect[full-fresh]=${expect[full]}
+first[full-fresh]=${first[full]}
 verify() { # mode reply patterns
   local pattern
   while IFS= read -r pattern; do
@@ -118,12 +123,12 @@ handshake() { # -> CPU ms (client user + system) per fresh TLS handshake
   awk -v c="$conns" '/^TIME / {printf "%.6f\n", ($2 + $3) * 1000 / c}' <<<"$out"
 }
 
-modes=(basic full)
+modes=(basic full full-fresh)
 for round in $(seq "$ROUNDS"); do
   declare -A port=() pid=() before=()
   for mode in "${modes[@]}"; do read -r port[$mode] pid[$mode] <<<"$(serve "$mode")"; pids+=("${pid[$mode]}"); done
   order=("${modes[@]}")
-  [ $((round % 2)) -eq 0 ] && order=(full basic)
+  [ $((round % 2)) -eq 0 ] && order=(full-fresh full basic)
   # The floor's turn alternates too: before the requests in odd rounds, after them in even ones.
   if [ $((round % 2)) -eq 1 ]; then handshake >>"$work/floor.txt"; fi
   for mode in "${modes[@]}"; do before[$mode]=$(cpu_ticks "${pid[$mode]}"); done
@@ -150,8 +155,9 @@ echo "| mode | CPU ms per probe, median (min–max) | ratio to basic | ratio to 
 echo "|---|---|---|---|"
 echo "| basic: dns, tcp, tls, auth_methods (\`serve\`, /probe) | $(stat "$work/basic.txt") | 1.00 | $(ratio "$work/basic.txt" "$work/floor.txt") |"
 echo "| full: the default EWS module, lb_affinity census 6 + legs 4 (\`serve\`, /probe) | $(stat "$work/full.txt") | $(ratio "$work/full.txt" "$work/basic.txt") | $(ratio "$work/full.txt" "$work/floor.txt") |"
+echo "| full without TLS resumption (\`lb_affinity: {tls_resumption: false}\`, /probe) | $(stat "$work/full-fresh.txt") | $(ratio "$work/full-fresh.txt" "$work/basic.txt") | $(ratio "$work/full-fresh.txt" "$work/floor.txt") |"
 echo "| floor: one fresh TLS handshake (\`openssl s_time -new\`, client CPU) | $(stat "$work/floor.txt") | $(ratio "$work/floor.txt" "$work/basic.txt") | 1.00 |"
-echo "($ROUNDS rounds, the two serves side by side taking requests in turn against HAProxy (balance source, TLS) in front of 2 NTLM backends; median (min–max); $N requests per round and mode; the floor ${HS_TIME} s of s_time per round)"
+echo "($ROUNDS rounds, the three serves side by side taking requests in turn against HAProxy (balance source, TLS) in front of 2 NTLM backends; median (min–max); $N requests per round and mode; the floor ${HS_TIME} s of s_time per round)"
 # Where full's time goes (wall time of each check in the last /probe, not CPU).
 echo "full's checks in its last /probe, wall ms: $(awk -F'[",}]+' '/^ewsprobe_check_duration_seconds\{/ {printf "%s%s %.1f", sep, $4, $NF * 1000; sep = ", "}' "$work/full.last")"
 

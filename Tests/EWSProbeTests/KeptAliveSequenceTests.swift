@@ -90,7 +90,8 @@ import Testing
         // handshake), saves its session and offers it on a second connection.
         let session = server.directory.appendingPathComponent("session.pem").path
         let connect = "openssl s_client -connect 127.0.0.1:\(server.port) -servername bad.lab.test"
-        let oracle = try Self.shell("sleep 1 | \(connect) -sess_out \(session) >/dev/null 2>&1; \(connect) -sess_in \(session) </dev/null 2>&1")
+        let oracle = try Self.shell(
+            "sleep 1 | \(connect) -sess_out \(session) >/dev/null 2>&1; \(connect) -sess_in \(session) </dev/null 2>&1")
         #expect(oracle.contains("Reused, TLS"), "\(oracle.suffix(600))")
         var request = HTTPRequest(
             url: "https://bad.lab.test:\(server.port)/EWS/Exchange.asmx", method: "POST",
