@@ -65,6 +65,10 @@ import Testing
         ("modules:\n  m:\n    checks: [dns, teleport]\n", 3, "modules.m.checks[1]", "unknown check"),
         ("modules:\n  m:\n    tcp:\n      partial_failure: maybe\n", 4, "modules.m.tcp.partial_failure", "invalid value"),
         (
+            "modules:\n  m:\n    lb_affinity:\n      tls_resumption: sometimes\n", 4, "modules.m.lb_affinity.tls_resumption",
+            "expected true or false"
+        ),
+        (
             "targets:\n  - url: https://a.example.com/x\n    resolve: [\"a.example.com:443:not-an-ip\"]\n", 3, "targets[0].resolve[0]",
             "not an IP"
         ),
@@ -79,6 +83,15 @@ import Testing
         #expect(error?.key == key, "\(String(describing: error))")
         #expect(error?.description.contains(message) == true, "\(String(describing: error))")
         #expect(error?.description.hasPrefix("bad.yml:\(line)") == true)
+    }
+
+    @Test func lbAffinityResumesUnlessTold() throws {
+        let config = try ConfigLoader.load(
+            yaml:
+                "modules:\n  fresh:\n    lb_affinity: {tls_resumption: false}\ntargets:\n  - url: https://a.example.com/x\n    module: fresh\n",
+            name: "lb.yml")
+        #expect((config.targets[0].module.checks.first { $0 is LBAffinityCheck } as? LBAffinityCheck)?.tlsResumption == false)
+        #expect(LBAffinityCheck().tlsResumption)
     }
 
     @Test func yamlSyntaxErrorHasALine() throws {
