@@ -26,7 +26,14 @@ public final class CheckMemory: Sendable {
         }
     }
 
+    /// Keeps what a carried verdict shows (status, reason, summary, notes, measurements), not its
+    /// JSON details or trace: `carried` replaces the trace, and the store drops a scheduled run's
+    /// details anyway. `lb_affinity`'s census and legs are most of a result, and 10,000 of them
+    /// were 90 MB.
     func keep(_ result: CheckResult, for key: String, now: Double) {
+        var result = result
+        result.details = []
+        result.trace = []
         entries.withLock { entries in
             if entries.count >= Self.maxEntries {
                 entries = entries.filter { now - $0.value.at < 86400 }

@@ -78,6 +78,11 @@ public final class ResultStore: Sendable {
     }
     private let state = Mutex(State())
     private let traceBudget: Int
+    /// Each distinct list of reasons once: a run's list is almost always the run before's (a
+    /// skipped `ews_login` and `autodiscover` at every run of a fleet), and ten records a target
+    /// each holding their own copy were 20 MB at 10,000 targets.
+    private let reasonLists = Mutex(Set<[String]>())
+    static let maxReasonLists = 4096
     /// What renders the stored series; its exposition reads them back with it.
     public let renderer: any ResultRenderer
 
@@ -119,7 +124,7 @@ public final class ResultStore: Sendable {
         let compact = Self.compacted(report)
         let record = RunRecord(
             startedAt: report.startedAt, durationSeconds: report.durationSeconds, status: report.status,
-            reasons: report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }, textReport: textReport)
+            reasons: shared(report.checks.compactMap { check in check.reason.map { "\(check.check)=\($0)" } }), textReport: textReport)
         state.withLock { state in
             guard let position = state.index[report.targetName] else { return }
             let budget = traceBudget / max(1, state.results.count)
@@ -130,6 +135,17 @@ public final class ResultStore: Sendable {
             state.results[position].failedRuns = failedRuns
             state.results[position].lastLagSeconds = lagSeconds
             state.results[position].series = series
+        }
+    }
+
+    /// `reasons` as stored before when it was, so records share one copy.
+    private func shared(_ reasons: [String]) -> [String] {
+        guard !reasons.isEmpty else { return [] }
+        return reasonLists.withLock { lists in
+            if let known = lists.firstIndex(of: reasons) { return lists[known] }
+            // Reason codes are a small vocabulary; past the bound a list is simply kept alone.
+            if lists.count < Self.maxReasonLists { lists.insert(reasons) }
+            return reasons
         }
     }
 
