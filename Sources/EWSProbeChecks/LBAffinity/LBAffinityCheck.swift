@@ -70,7 +70,6 @@ public struct LBAffinityCheck: Check {
         var result = CheckResult(check: Self.name, status: .pass, summary: "")
         let leg = NTLMLeg(address: address, ctx: ctx)
         var m = LBAffinityMeasurement()
-        m.resumptionOffered = tlsResumption && ctx.target.url.isTLS
         // One sequence: the legs on the census's first connection (its CHALLENGE already proves
         // who answered it; one handshake fewer), then the census's other fresh connections.
         let steps = [SequenceStep.fresh] + Array(repeating: .reuse, count: legs - 1) + Array(repeating: .fresh, count: census - 1)
@@ -78,10 +77,7 @@ public struct LBAffinityCheck: Check {
         do throws(NTLMLeg.LegError) {
             _ = try (outcomes.first ?? .failure(.failed("no answer"))).get()
         } catch .notOffered(let status) {
-            result.status = .skip
-            result.reason = "ntlm_not_offered"
-            result.summary = "the server does not offer NTLM (status \(status)); affinity cannot be measured this way"
-            return result
+            return Self.notOffered(&result, status: status)
         } catch {
             return Self.failure(&result, leg: "census", error)
         }
@@ -92,6 +88,9 @@ public struct LBAffinityCheck: Check {
         }
         do throws(NTLMLeg.LegError) {
             m.census = try census(first: m.legs[0], rest: outcomes.dropFirst(legs), trace: &result.trace)
+        } catch .notOffered(let status) {
+            // A census connection that reached a server without NTLM: as when the first did.
+            return Self.notOffered(&result, status: status)
         } catch {
             return Self.failure(&result, leg: "census", error)
         }
@@ -109,14 +108,15 @@ public struct LBAffinityCheck: Check {
     func census(first: LBObservation, rest: ArraySlice<Result<LBObservation, NTLMLeg.LegError>>, trace: inout [String])
         throws(NTLMLeg.LegError) -> [LBObservation]
     {
-        var census = [first]
-        for outcome in rest { census.append(try outcome.get()) }
+        var census: [LBObservation] = []
+        for outcome in [.success(first)] + rest {
+            let observation = try outcome.get()
+            census.append(observation)
+            let tls = observation.tlsSessionOffered ? (observation.tlsResumed ? ", TLS session resumed" : ", TLS resumption refused") : ""
+            trace.append("census \(census.count): \(observation.identity ?? "?") via local port \(observation.localPort)\(tls)")
+        }
         guard census.count == self.census else {
             throw .failed("the census ended after \(census.count) of \(self.census) connections")
-        }
-        for (index, observation) in census.enumerated() {
-            let resumed = observation.tlsResumed ? ", TLS session resumed" : ""
-            trace.append("census \(index + 1): \(observation.identity ?? "?") via local port \(observation.localPort)\(resumed)")
         }
         return census
     }
@@ -148,6 +148,13 @@ public struct LBAffinityCheck: Check {
         } catch {
             return ((false, "\(error)"), nil)
         }
+    }
+
+    static func notOffered(_ result: inout CheckResult, status: Int) -> CheckResult {
+        result.status = .skip
+        result.reason = "ntlm_not_offered"
+        result.summary = "the server does not offer NTLM (status \(status)); affinity cannot be measured this way"
+        return result
     }
 
     static func failure(_ result: inout CheckResult, leg: String, _ error: NTLMLeg.LegError) -> CheckResult {

@@ -6,18 +6,17 @@ struct LBAffinityMeasurement {
     var cookieCensus: [LBObservation] = []
     var handshake: (ok: Bool, detail: String)?
     var split: String?
-    /// The census's later connections offered the session of the one before.
-    var resumptionOffered = false
-
-    /// Census connections after the first that resumed the offered session, of those that offered one.
+    /// Census connections that offered the session of the one before, and how many resumed it
+    /// (nil when none offered: plain http, `tls_resumption: false`, a client that cannot).
     var resumption: (resumed: Int, offered: Int)? {
-        guard resumptionOffered, census.count > 1 else { return nil }
-        return (census.dropFirst().filter(\.tlsResumed).count, census.count - 1)
+        let offering = census.filter(\.tlsSessionOffered)
+        return offering.isEmpty ? nil : (offering.filter(\.tlsResumed).count, offering.count)
     }
 
-    /// Some connections resumed and some did not: a TLS endpoint that kept the session and one
-    /// that had never seen it, so the connections reached more than one (a balancer passing TLS
-    /// through to the servers shows its spread here even when no server names itself).
+    /// Some connections resumed and some did not: most likely a TLS endpoint that kept the
+    /// session and one that had never seen it (a balancer passing TLS through to the servers
+    /// shows its spread here even when no server names itself); a single endpoint with caches per
+    /// process or a ticket key rotated mid-census looks the same, hence only a hint.
     var resumptionSplit: Bool {
         guard let resumption else { return false }
         return resumption.resumed > 0 && resumption.resumed < resumption.offered

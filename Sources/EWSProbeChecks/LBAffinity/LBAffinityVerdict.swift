@@ -30,7 +30,7 @@ struct LBAffinityVerdict: Equatable {
         } else if backends == 0 {
             let tls =
                 m.resumptionSplit
-                ? "; but only \(m.resumption!.resumed) of \(m.resumption!.offered) connections resumed the TLS session offered, so they reached more than one TLS endpoint"
+                ? "; but only \(m.resumption!.resumed) of \(m.resumption!.offered) connections resumed the TLS session offered, which suggests more than one TLS endpoint"
                 : ""
             self.init(
                 .warn, "inconclusive", "no server identity exposed (no NTLM target names, no Exchange headers): affinity unknown" + tls)

@@ -13,7 +13,9 @@ public struct LBObservation: Sendable {
     public var peer = ""
     public var localPort = 0
     public var newConnection = true
-    /// The connection's TLS handshake resumed the session the connection before offered.
+    /// The connection's TLS handshake offered the session of the connection before, and whether
+    /// the server resumed it.
+    public var tlsSessionOffered = false
     public var tlsResumed = false
     public var cookies: [String] = []
     /// Why this answer leaves its connection unusable for a next leg, when it says so.
@@ -26,6 +28,7 @@ public struct LBObservation: Sendable {
         peer = response.connection.peerAddress
         localPort = response.connection.localPort
         newConnection = response.connection.newConnections > 0
+        tlsSessionOffered = response.tls.sessionOffered
         tlsResumed = response.tls.resumed
         closesConnection = Self.closeCause(response)
         cookies = response.headerValues("Set-Cookie").compactMap { $0.split(separator: ";").first.map(String.init) }

@@ -26,14 +26,15 @@ public final class CheckMemory: Sendable {
         }
     }
 
-    /// Keeps what a carried verdict shows (status, reason, summary, notes, measurements), not its
-    /// JSON details or trace: `carried` replaces the trace, and the store drops a scheduled run's
-    /// details anyway. `lb_affinity`'s census and legs are most of a result, and 10,000 of them
-    /// were 90 MB.
+    /// Keeps what a carried verdict shows (status, reason, summary, measurements), not its JSON
+    /// details, notes or trace: `carried` writes its own trace line, and the store drops a run's
+    /// details and notes anyway. `lb_affinity`'s census and legs are most of a result, and
+    /// 10,000 of them were 90 MB.
     func keep(_ result: CheckResult, for key: String, now: Double) {
         var result = result
         result.details = []
         result.trace = []
+        result.notes = []
         entries.withLock { entries in
             if entries.count >= Self.maxEntries {
                 entries = entries.filter { now - $0.value.at < 86400 }

@@ -181,7 +181,9 @@ final class DirectExchange: @unchecked Sendable {
             ? ClientTLSContext.legacy.value : request.tlsResumption ? ClientTLSContext.resumable.value : ClientTLSContext.standard.value
         guard let ssl = SSL_new(context) else { return fail(.tls, "SSL_new failed", errno: 0) }
         self.ssl = ssl
-        if let offeredSession { SSL_set_session(ssl, offeredSession) }
+        if !legacy, request.tlsResumption, let offeredSession {
+            tls.sessionOffered = SSL_set_session(ssl, offeredSession) == 1
+        }
         SSL_set_fd(ssl, fd)
         if !IPAddress.isLiteral(serverName) { _ = ewsossl_set_sni(ssl, serverName) }
         stage = .handshaking
@@ -410,7 +412,8 @@ final class DirectExchange: @unchecked Sendable {
         guard let step = further.first, proceed?(response) ?? true else { return complete(.success(response)) }
         further = further.dropFirst()
         earlier.append(response)
-        next(keepingConnection: step == .reuse && keepsOpen(response))
+        let keep = step == .reuse && keepsOpen(response) && connectionIsClean()
+        next(keepingConnection: keep)
     }
 
     /// The next request of a sequence, on this connection when the answer left it open.
@@ -422,7 +425,7 @@ final class DirectExchange: @unchecked Sendable {
         sent = 0
         retried = false
         answered = false
-        guard keepingConnection, !peerHasClosed() else { return reconnect() }
+        guard keepingConnection else { return reconnect() }
         reusing = true
         connection.newConnections = 0
         startRequest()
@@ -438,13 +441,20 @@ final class DirectExchange: @unchecked Sendable {
         return persistent && !endedAtClose && !response.bodyTruncated
     }
 
-    /// A FIN (or a reset) already waiting on the kept connection: curl checks so before reusing one.
-    private func peerHasClosed() -> Bool {
+    /// Nothing waits on the kept connection, as curl requires before reusing one: no byte that
+    /// arrived after the answer's read, no FIN or reset (bytes in that same read were dropped, as
+    /// curl drops them). Over TLS a record without data (a session ticket) is read and the
+    /// connection stays clean; data (also data OpenSSL holds already) or a close_notify does not.
+    private func connectionIsClean() -> Bool {
         var probe = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&probe, 1, 0) > 0 else { return false }
+        let buffered = ssl.map { SSL_has_pending($0) == 1 } ?? false
+        guard buffered || poll(&probe, 1, 0) > 0 else { return true }
+        guard let ssl else { return false }
         var byte: UInt8 = 0
-        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        ERR_clear_error()
+        let n = SSL_peek(ssl, &byte, 1)
+        defer { ERR_clear_error() }
+        return n <= 0 && SSL_get_error(ssl, n) == SSL_ERROR_WANT_READ
     }
 
     /// The kept connection turned out closed before any of the answer came: the request goes
@@ -458,7 +468,7 @@ final class DirectExchange: @unchecked Sendable {
     /// A new connection (and handshake) for the current request, offering the last one's
     /// session where the request resumes; through a proxy, its CONNECT again.
     private func reconnect() {
-        if request.tlsResumption, handshakeDone, let ssl {
+        if request.tlsResumption, !request.allowLegacyTLS, handshakeDone, let ssl {
             releaseOfferedSession()
             offeredSession = SSL_get1_session(ssl)
         }
@@ -468,6 +478,9 @@ final class DirectExchange: @unchecked Sendable {
         sent = 0
         tls = TLSFacts()
         connection.proxy = nil
+        connection.localAddress = ""
+        connection.localPort = 0
+        connection.newConnections = 0
         preamble = security.preamble
         preambleRequest = preamble?.request ?? []
         preambleSent = 0

@@ -38,6 +38,7 @@ package final class DirectLoop: Sendable {
         _ request: HTTPRequest, url: EndpointURL, address: String, security: StreamSecurity, steps: [SequenceStep],
         proceed: @escaping @Sendable (HTTPResponse) -> Bool
     ) async -> [Result<HTTPResponse, TransportError>] {
+        guard !steps.isEmpty else { return [] }
         let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: false)
         exchange.further = steps.dropFirst()
         exchange.proceed = proceed

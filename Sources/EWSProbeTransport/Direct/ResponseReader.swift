@@ -49,7 +49,7 @@ struct ResponseReader {
     }
 
     /// Takes the next bytes from the connection; true once the response is complete (bytes
-    /// after it are ignored: the connection is not reused).
+    /// that came after it in the same read are dropped, as libcurl drops "excess found in a read").
     mutating func consume(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> Bool {
         guard !bytes.isEmpty, !isDone else { return isDone }
         receivedAny = true

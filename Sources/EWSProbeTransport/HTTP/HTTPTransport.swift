@@ -6,7 +6,8 @@ public protocol HTTPTransport: Sendable {
     /// Starts one exchange that runs without a task waiting on it (see `PendingExchange`).
     func start(_ request: HTTPRequest, policy: ConnectionPolicy) -> PendingExchange
     /// `request` once per step, one after another, each on the connection its step says; it
-    /// stops after a failure or an answer `proceed` refuses. The outcomes, in order.
+    /// stops after a failure or an answer `proceed` refuses. The outcomes, in order. `proceed`
+    /// may run on a transport thread that serves every probe: it must be quick and pure.
     func exchangeSequence(_ request: HTTPRequest, steps: [SequenceStep], proceed: @escaping @Sendable (HTTPResponse) -> Bool) async
         -> [Result<HTTPResponse, TransportError>]
     /// A private connection pool for `ConnectionPolicy.pooled`.

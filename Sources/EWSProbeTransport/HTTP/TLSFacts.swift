@@ -9,7 +9,9 @@ public struct TLSFacts: Sendable, Equatable {
     public var cipher: String = ""
     /// The OCSP response the server stapled (DER), when it sent one.
     public var stapledOCSP: [UInt8]?
-    /// The handshake resumed the session an earlier connection offered (`HTTPRequest.tlsResumption`).
+    /// The handshake offered the session of an earlier connection (`HTTPRequest.tlsResumption`),
+    /// and whether the server resumed it.
+    public var sessionOffered = false
     public var resumed = false
 
     public init() {}

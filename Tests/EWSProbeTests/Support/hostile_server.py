@@ -184,6 +184,7 @@ class Handler(socketserver.BaseRequestHandler):
             conn.sendall(b'\x17\x99garbage, not TLS at all\r\n' * 50)
             time.sleep(1)
             return
+        answered = 0
         while True:
             head = read_request(conn)
             if head is None:
@@ -264,6 +265,15 @@ class Handler(socketserver.BaseRequestHandler):
                     if MODE == 'ntlm-http10':
                         # HTTP/1.0 without keep-alive: the connection ends with the answer.
                         reply = reply.replace(b'HTTP/1.1 ', b'HTTP/1.0 ', 1)
+                    if MODE == 'ntlm-excess':
+                        # A second answer nobody asked for right behind the first, in the same
+                        # write: a client drops it with the read (curl: "excess found").
+                        reply += b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'
+                    answered += 1
+                    if MODE == 'ntlm-stall' and answered > 1:
+                        # The first NEGOTIATE on a connection is answered, a later one never.
+                        time.sleep(30)
+                        return
                     conn.sendall(reply)
                     # ntlm-hangup closes without saying so (no Connection: close).
                     if close or MODE in ('ntlm-hangup', 'ntlm-http10'):
