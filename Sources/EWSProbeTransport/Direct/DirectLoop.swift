@@ -22,7 +22,12 @@ package final class DirectLoop: Sendable {
         async throws(TransportError) -> HTTPResponse
     {
         let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: connectOnly)
-        let result: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
+        return try await outcome(of: exchange).get()
+    }
+
+    /// Runs `exchange` on the loop and waits for its last answer; cancelling the task cancels it.
+    private func outcome(of exchange: DirectExchange) async -> Result<HTTPResponse, TransportError> {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 exchange.onComplete = { continuation.resume(returning: $0) }
                 submit(exchange)
@@ -30,7 +35,6 @@ package final class DirectLoop: Sendable {
         } onCancel: {
             cancel(exchange)
         }
-        return try result.get()
     }
 
     /// `request` once per step, connections as the steps say (`DirectExchange.further`).
@@ -42,14 +46,7 @@ package final class DirectLoop: Sendable {
         let exchange = DirectExchange(request: request, url: url, address: address, security: security, connectOnly: false)
         exchange.further = steps.dropFirst()
         exchange.proceed = proceed
-        let last: Result<HTTPResponse, TransportError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                exchange.onComplete = { continuation.resume(returning: $0) }
-                submit(exchange)
-            }
-        } onCancel: {
-            cancel(exchange)
-        }
+        let last = await outcome(of: exchange)
         // The loop thread wrote `earlier` before it resumed the continuation.
         return exchange.earlier.map { .success($0) } + [last]
     }
