@@ -89,7 +89,7 @@ import Testing
         }
     }
 
-    /// A server gone silent mid-sequence: the sequence ends within the request's timeout.
+    /// A server that never answers: the sequence ends within the request's timeout, at its first step.
     @Test func silentServerEndsOnTime() async throws {
         let server = try HostileServerTests.Hostile("silent")
         defer { server.process.stop() }
