@@ -13,13 +13,12 @@ struct LBAffinityMeasurement {
         return offering.isEmpty ? nil : (offering.filter(\.tlsResumed).count, offering.count)
     }
 
-    /// Some connections resumed and some did not: most likely a TLS endpoint that kept the
+    /// `resumption` when some connections resumed and some did not: most likely a TLS endpoint that kept the
     /// session and one that had never seen it (a balancer passing TLS through to the servers
     /// shows its spread here even when no server names itself); a single endpoint with caches per
     /// process or a ticket key rotated mid-census looks the same, hence only a hint.
-    var resumptionSplit: Bool {
-        guard let resumption else { return false }
-        return resumption.resumed > 0 && resumption.resumed < resumption.offered
+    var resumptionSplit: (resumed: Int, offered: Int)? {
+        resumption.flatMap { $0.resumed > 0 && $0.resumed < $0.offered ? $0 : nil }
     }
 
     /// Census connections per identity.

@@ -29,9 +29,9 @@ struct LBAffinityVerdict: Equatable {
             self.init(.fail, "ntlm_handshake_failed", "full NTLM handshake failed: \(handshake.detail)")
         } else if backends == 0 {
             let tls =
-                m.resumptionSplit
-                ? "; but only \(m.resumption!.resumed) of \(m.resumption!.offered) connections resumed the TLS session offered, which suggests more than one TLS endpoint"
-                : ""
+                m.resumptionSplit.map {
+                    "; but only \($0.resumed) of \($0.offered) connections resumed the TLS session offered, which suggests more than one TLS endpoint"
+                } ?? ""
             self.init(
                 .warn, "inconclusive", "no server identity exposed (no NTLM target names, no Exchange headers): affinity unknown" + tls)
         } else {
