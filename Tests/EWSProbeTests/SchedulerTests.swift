@@ -103,4 +103,56 @@ import Testing
         early.stop()
         await early.run(queue, interval: { _ in .milliseconds(1) }) { _, _ in Issue.record("fired after a stop") }
     }
+
+    /// Waves: everything due within a wave fires together at the wave's end (the instant `fire`
+    /// is given), never before it is due, and each entry keeps its own period.
+    @Test func dispatcherFiresInWaves() async throws {
+        var queue = DueQueue()
+        let start = ContinuousClock.now
+        queue.push(start + .milliseconds(10), 0)
+        queue.push(start + .milliseconds(40), 1)
+        queue.push(start + .milliseconds(130), 2)
+        let fired = Mutex<[(index: Int, wave: Int, late: Duration)]>([])
+        let dispatcher = Dispatcher()
+        let running = Task {
+            await dispatcher.run(queue, wave: .milliseconds(100), origin: start, interval: { _ in .milliseconds(300) }) { at, index in
+                let wave = Int(((at - start).seconds * 1000).rounded())
+                fired.withLock { $0.append((index, wave, ContinuousClock.now - at)) }
+            }
+        }
+        try await Task.sleep(until: start + .milliseconds(560))
+        dispatcher.stop()
+        await running.value
+        let seen = fired.withLock { $0 }
+        // Due at 10, 310 (0); 40, 340 (1); 130, 430 (2): the waves ending at 100, 200, 400 and 500 ms.
+        let expected = [(0, 100), (1, 100), (2, 200), (0, 400), (1, 400), (2, 500)]
+        #expect(seen.count >= 4 && seen.count <= expected.count, "\(seen)")
+        #expect(zip(seen, expected).allSatisfy { $0.index == $1.0 && $0.wave == $1.1 }, "\(seen)")
+        #expect(seen.allSatisfy { $0.late >= .zero }, "\(seen)")
+    }
+
+    @Test func wavesAreOnTheGridAndNeverEarly() {
+        let origin = ContinuousClock.now
+        let wave = Duration.milliseconds(500)
+        func end(_ ms: Int) -> Duration {
+            Dispatcher.waveEnd(containing: origin + .milliseconds(ms), length: wave, origin: origin) - origin
+        }
+        #expect(end(1) == .milliseconds(500))
+        #expect(end(500) == .milliseconds(500))
+        #expect(end(501) == .seconds(1))
+        #expect(end(60_250) == .milliseconds(60_500))
+        #expect(Dispatcher.waveEnd(containing: origin + .milliseconds(7), length: .zero, origin: origin) == origin + .milliseconds(7))
+        #expect(Dispatcher.waveEnd(containing: origin - .seconds(1), length: wave, origin: origin) == origin - .seconds(1))
+    }
+
+    /// 500 ms waves, at most half the shortest interval so a target never comes due twice in one.
+    @Test func aWaveIsHalfTheShortestIntervalAtMost() throws {
+        let url = try #require(EndpointURL("https://mail.lab.test/EWS/Exchange.asmx"))
+        func target(_ interval: Duration) -> TargetConfig {
+            TargetConfig(name: "t", url: url, module: ModuleConfig(name: "m", checks: []), interval: interval, timeout: .seconds(1))
+        }
+        #expect(Scheduler.wave(for: [target(.seconds(60)), target(.seconds(30))]) == .milliseconds(500))
+        #expect(Scheduler.wave(for: [target(.seconds(60)), target(.milliseconds(400))]) == .milliseconds(200))
+        #expect(Scheduler.wave(for: []) == .zero)
+    }
 }

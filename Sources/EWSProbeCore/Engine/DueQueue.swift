@@ -13,6 +13,9 @@ struct DueQueue {
         }
     }
 
+    /// The earliest entry, left in place.
+    var first: (due: ContinuousClock.Instant, index: Int)? { heap.first }
+
     mutating func popFirst() -> (ContinuousClock.Instant, Int)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)

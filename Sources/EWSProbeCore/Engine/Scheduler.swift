@@ -36,7 +36,8 @@ public struct Scheduler: Sendable {
         let targets = config.targets
         let dispatcher = Dispatcher()
         await withTaskCancellationHandler {
-            await dispatcher.run(queue, interval: { targets[$0].interval }) { due, index in
+            await dispatcher.run(queue, wave: Scheduler.wave(for: targets), origin: start, interval: { targets[$0].interval }) {
+                due, index in
                 let target = targets[index]
                 // Still running from an earlier schedule: this run is skipped, not queued behind it.
                 guard let run = inFlight.start(index) else {
@@ -64,6 +65,13 @@ public struct Scheduler: Sendable {
         }
         // Stopping: the runs in flight are cancelled and end (quickly) before the scheduler does.
         await inFlight.cancelAll()
+    }
+
+    /// Runs start in waves of 500 ms (see `Dispatcher.run`), shorter where an interval is under
+    /// a second: a run waits at most a wave past its due time (0.8 % of a 60 s interval), and
+    /// with a wave at most half the shortest interval no target comes due twice in one.
+    static func wave(for targets: [TargetConfig]) -> Duration {
+        min(.milliseconds(500), (targets.lazy.map(\.interval).min() ?? .zero) / 2)
     }
 
     /// Where in its interval a target's runs fall, the same on every start.
