@@ -37,7 +37,7 @@ public struct Scheduler: Sendable {
         let dispatcher = Dispatcher()
         await withTaskCancellationHandler {
             await dispatcher.run(queue, wave: Scheduler.wave(for: targets), origin: start, interval: { targets[$0].interval }) {
-                due, index in
+                wave, index in
                 let target = targets[index]
                 // Still running from an earlier schedule: this run is skipped, not queued behind it.
                 guard let run = inFlight.start(index) else {
@@ -51,7 +51,7 @@ public struct Scheduler: Sendable {
                         inFlight.finish(index)
                         return
                     }
-                    let lag = (ContinuousClock.now - due).seconds
+                    let lag = (ContinuousClock.now - wave).seconds
                     metrics.probeStarted(lagSeconds: lag)
                     await GuardedProbe(runner: scheduled).run(target, in: run) { report in
                         limiter.release()
