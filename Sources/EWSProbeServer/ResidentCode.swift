@@ -11,6 +11,16 @@ import Foundation
 /// marked random-access (a fault then maps its own page only) and dropped; what refaults is the
 /// code the scheduler, the checks and the exporter use. Clean file pages: nothing is lost.
 public enum ResidentCode {
+    /// Trims now and then every `period` until the task is cancelled: code that ran once (start-up,
+    /// the first interval's census, a reload) leaves again. The pages still in use come back at
+    /// a minor fault each, a few milliseconds of CPU per period for the whole working set.
+    public static func keepTrimmed(every period: Duration) async {
+        while !Task.isCancelled {
+            trim()
+            try? await Task.sleep(for: period)
+        }
+    }
+
     public static func trim() {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
             let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)

@@ -89,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
             source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: assignment, host: host, port: port, web: web,
             logger: logger
         )
-        .run(onRunning: { _ in ResidentCode.trim() })
+        .run(onRunning: { _ in Task.detached(priority: .background) { await ResidentCode.keepTrimmed(every: .seconds(60)) } })
     }
 }
 

@@ -114,4 +114,27 @@ import Testing
         }
         #expect(error?.line == 3 && error?.description.contains("unknown check") == true, "\(String(describing: error))")
     }
+
+    /// The first verdict of a key is carried for its share of the interval, later ones for the
+    /// whole: a fleet's re-measurements spread over the interval instead of coming due together.
+    @Test func theFirstVerdictIsCarriedForItsShareOfTheInterval() {
+        let memory = CheckMemory()
+        let every = Duration.seconds(600)
+        let keys = (0..<200).map { "t\($0)\nhttps://mail.example.com/EWS/Exchange.asmx\nm\nlb_affinity" }
+        let result = CheckResult(check: "lb_affinity", status: .pass, summary: "sticky")
+        for key in keys { memory.keep(result, for: key, now: 1000) }
+        for key in keys {
+            let share = CheckMemory.firstShare(key)
+            #expect(share > 0 && share <= 1)
+            #expect(memory.recent(key, every: every, now: 1000 + 600 * share - 0.5) != nil || share * 600 < 0.5)
+            #expect(memory.recent(key, every: every, now: 1000 + 600 * share + 0.5) == nil)
+        }
+        // Spread: each tenth of the interval holds some of the 200 first re-measurements.
+        let tenths = Set(keys.map { Int(CheckMemory.firstShare($0) * 10 - 1e-9) })
+        #expect(tenths.count == 10, "\(tenths.sorted())")
+        // Measured again: the whole interval from then on.
+        memory.keep(result, for: keys[0], now: 2000)
+        #expect(memory.recent(keys[0], every: every, now: 2599) != nil)
+        #expect(memory.recent(keys[0], every: every, now: 2601) == nil)
+    }
 }

@@ -10,18 +10,19 @@ public final class CheckMemory: Sendable {
 
     public init() {}
 
-    private let entries = Mutex<[String: (result: CheckResult, at: Double)]>([:])
+    private let entries = Mutex<[String: (result: CheckResult, at: Double, share: Double)]>([:])
 
     static func key(_ target: TargetConfig, check: String) -> String {
         target.name + "\n" + target.endpoint.description + "\n" + target.module.name + "\n" + check
     }
 
-    /// The result kept for `key` when it is younger than `every`, with its age.
+    /// The result kept for `key` when it is younger than `every` (the first verdict of a key: its
+    /// share of `every`), with its age.
     func recent(_ key: String, every: Duration, now: Double) -> (result: CheckResult, age: Double)? {
         entries.withLock { entries in
             guard let entry = entries[key] else { return nil }
             let age = now - entry.at
-            guard age >= 0, age < every.seconds else { return nil }
+            guard age >= 0, age < every.seconds * entry.share else { return nil }
             return (entry.result, age)
         }
     }
@@ -40,8 +41,16 @@ public final class CheckMemory: Sendable {
                 entries = entries.filter { now - $0.value.at < 86400 }
                 if entries.count >= Self.maxEntries { entries.removeAll() }
             }
-            entries[key] = (result, now)
+            // The first verdict of a key (after a start, a reload or a failure) is carried for a
+            // share of the interval fixed per key: a fleet that measured together at its first
+            // runs then measures again spread over the interval, not all together at its end.
+            entries[key] = (result, now, entries[key] == nil ? Self.firstShare(key) : 1)
         }
+    }
+
+    /// Between 0.001 and 1, the same for a key on every start.
+    static func firstShare(_ key: String) -> Double {
+        Double(StableHash.fnv1a(key) % 1000 + 1) / 1000
     }
 
     /// A new configuration measures every carried check afresh (its settings, credentials or

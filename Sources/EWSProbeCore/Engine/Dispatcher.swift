@@ -14,7 +14,7 @@ final class Dispatcher: Sendable {
     /// With a `wave` length the clock ticks on a grid from `origin`: everything due within a wave
     /// fires together at its end (`fire` is given the wave's instant, never earlier than the due
     /// time). Runs started one by one each meet cold caches and an idle core; the same handshakes
-    /// started in small bursts cost about a third less CPU each (README, "Scheduler waves").
+    /// started in small bursts cost about a third less CPU each (README, "When runs start").
     /// Each entry keeps its exact period: it is re-queued from its own due time, not the wave's.
     func run(
         _ schedule: DueQueue, wave: Duration = .zero, origin: ContinuousClock.Instant = .now,
