@@ -14,7 +14,8 @@ else REPS=3; N=1000; N8=12000; FLEETS="100 1000 10000"; FULL_FLEETS="10000"; DUR
 # the basic module's fleets, FULL_FLEETS the default EWS module's; an empty value leaves them out.
 # BENCH_CONC_REQUESTS: /probe requests per rep from BENCH_CLIENTS (8) concurrent clients;
 # BENCH_KEEPALIVE=1 lets those clients keep their connections (as Prometheus does) instead of a
-# fresh connection per request (as the sequential curl loop).
+# fresh connection per request (as the sequential curl loop). The 10-minute RSS of the default
+# module's fleet: BENCH_FLEETS= BENCH_FULL_FLEETS=10000 BENCH_DURATION=540 BENCH_RSS_EVERY=60.
 FLEETS=${BENCH_FLEETS-$FLEETS}; FULL_FLEETS=${BENCH_FULL_FLEETS-$FULL_FLEETS}
 DURATION=${BENCH_DURATION:-$DURATION}; REPS=${BENCH_REPS:-$REPS}
 N8=${BENCH_CONC_REQUESTS:-$N8}; CLIENTS=${BENCH_CLIENTS:-8}
@@ -196,7 +197,16 @@ fleet_row() {
   sleep $(( INTERVAL + 2 ))
   c0=$(cpu_ticks $S); t0=$(date +%s.%N); curl -s "http://127.0.0.1:$P/metrics" >"$work/m0.txt"; r0=$(runs_total "$work/m0.txt")
   [ "$r0" -ge "$2" ] || echo "note: $1 fleet $2: $r0 runs after the first interval, fewer than its targets" >&2
-  sleep "$DURATION"
+  # BENCH_RSS_EVERY=SECONDS: the RSS on stderr that often through the window (where it levels off).
+  if [ -n "${BENCH_RSS_EVERY:-}" ]; then
+    for _ in $(seq "$BENCH_RSS_EVERY" "$BENCH_RSS_EVERY" "$DURATION"); do
+      sleep "$BENCH_RSS_EVERY"
+      printf '%s fleet %s at %.0f s: RSS %.1f MB\n' "$1" "$2" "$(echo "$(date +%s.%N) - $ts" | bc -l)" "$(echo "$(rss_kb $S) / 1024" | bc -l)" >&2
+    done
+    sleep $(( DURATION % BENCH_RSS_EVERY ))
+  else
+    sleep "$DURATION"
+  fi
   c1=$(cpu_ticks $S); t1=$(date +%s.%N); curl -s "http://127.0.0.1:$P/metrics" >"$work/m1.txt"; r1=$(runs_total "$work/m1.txt")
   probes=$(echo "$r1 - $r0" | bc)
   cpu_ms=$(echo "($c1 - $c0) * 1000 / $tck" | bc -l)
