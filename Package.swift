@@ -54,6 +54,7 @@ let package = Package(
             name: "CCrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         // The layers, each importing only those below it, so a back-edge does not compile:
         // transport (bytes, TLS, DNS) < core (config, engine, results) < checks and exposition
         // < server and demo < the executable.
@@ -95,6 +96,7 @@ let package = Package(
                 "EWSProbeTransport",
                 "COpenSSL",
                 "CCrypt",
+                "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

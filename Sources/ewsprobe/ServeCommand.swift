@@ -85,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let scheme = web.config.tls == nil ? "http" : "https"
         logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(scheme)://\(listen)")
+        HeapPolicy.apply()
         try await ExporterServer(
             source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: assignment, host: host, port: port, web: web,
             logger: logger

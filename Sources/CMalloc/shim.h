@@ -1,0 +1,2 @@
+// glibc's malloc tunables (mallopt): `serve` fixes the threshold for mapping large blocks.
+#include <malloc.h>
