@@ -96,6 +96,10 @@ class Server(ThreadingHTTPServer):
     """With TLS_CERT and TLS_KEY, speaks TLS: the tests' credentials go only over verified TLS.
     The handshake runs in the connection's thread, on its first read."""
     tls = None
+    # socketserver's default listen backlog is 5: a burst of connections (a scheduler wave of
+    # runs against one farm) would see SYNs dropped and retried a second later, which IIS, with
+    # a backlog in the thousands, never does.
+    request_queue_size = 1024
 
     def get_request(self):
         conn, address = super().get_request()
