@@ -69,7 +69,7 @@ public struct Scheduler: Sendable {
 
     /// Runs start in waves (see `Dispatcher.run`) of about 32 runs: enough for the CPU to stay
     /// warm through a wave, few enough that the runs in flight at once, and the memory they hold,
-    /// stay bounded (10,000 targets at 60 s: 190 ms). At most 500 ms, so a run waits at most that
+    /// stay bounded (10,000 targets at 60 s: 192 ms). At most 500 ms, so a run waits at most that
     /// long past its due time (0.8 % of a 60 s interval), and at most half the shortest interval,
     /// so no target comes due twice in one.
     static func wave(for targets: [TargetConfig]) -> Duration {
