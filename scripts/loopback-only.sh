@@ -10,8 +10,10 @@ conf=$(mktemp /tmp/ewsprobe-resolv.XXXXXX)
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$conf"
 chmod 644 "$conf"
 if unshare -m true 2>/dev/null; then
+  # The bind mount holds the file; its name in /tmp goes at once.
   # shellcheck disable=SC2016
-  EWSPROBE_LOOPBACK_ONLY=inside exec unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && shift 0 && exec "$@"' "$conf" "$@"
+  EWSPROBE_LOOPBACK_ONLY=inside exec unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && rm -f "$0" && exec "$@"' "$conf" "$@"
 fi
+rm -f "$conf"
 echo "loopback-only: cannot make a mount namespace here (not root?): the tests use the system resolver" >&2
 exec "$@"

@@ -30,8 +30,7 @@ public final class DemoCloud: Sendable {
     private let tokenKeys: JWTKeyCollection
 
     init() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ewsprobe-demo-cloud-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let directory = DemoWorkspace.file("cloud-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         secret = "demo~" + UUID().uuidString
         secretFile = directory.appendingPathComponent("client.secret").path

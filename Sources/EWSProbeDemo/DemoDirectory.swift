@@ -21,7 +21,7 @@ public final class DemoDirectory: @unchecked Sendable {
     }
 
     private init() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-ldap-\(getpid())")
+        let directory = DemoWorkspace.file("ldap")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("db"), withIntermediateDirectories: true)
         let pki = try DemoPKI(names: [Self.host])

@@ -41,8 +41,7 @@ struct DemoPKI {
         else { throw DemoError(message: "cannot encode the demo certificates") }
         // A file of its own per CA: the site and the directory each make one, and
         // each target trusts the one that issued its own leaf.
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ewsprobe-demo-ca-\(getpid())-\(UUID().uuidString.prefix(8)).pem")
+        let file = DemoWorkspace.file("ca-\(UUID().uuidString.prefix(8)).pem")
         try caPEM.write(to: file, atomically: true, encoding: .utf8)
         caFile = file.path
         self.leafPEM = leafPEM

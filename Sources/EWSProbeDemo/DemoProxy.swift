@@ -19,7 +19,7 @@ public final class DemoProxy: @unchecked Sendable {
         guard fd >= 0 else { throw DemoError(message: "the demo proxy could not listen") }
         listener = fd
         self.port = port
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-proxy-\(getpid()).password")
+        let file = DemoWorkspace.file("proxy.password")
         try Self.password.write(to: file, atomically: true, encoding: .utf8)
         chmod(file.path, 0o600)
         passwordFile = file.path

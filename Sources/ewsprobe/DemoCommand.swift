@@ -17,6 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
+        defer { DemoWorkspace.remove() }
         let site = try await DemoSite.start(logger: Logger(label: "demo-site"))
         let directory = try DemoDirectory.start()
         defer { directory?.stop() }

@@ -144,6 +144,11 @@ import Testing
             CommandLineTests.binary, ["demo", "--listen", "127.0.0.1:\(port)"], directory: try LabNetwork.temporaryDirectory("demo"),
             port: port)
         defer { demo.stop() }
+        // Its certificates, the directory's database and the cloud client's secret live in a
+        // workspace of its own, which it removes when it stops.
+        let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-run-\(demo.process.processIdentifier)")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: workspace.path)) ?? []
+        #expect(files.contains { $0.hasPrefix("ca-") } && files.contains("ldap") && files.contains("proxy.password"), "\(files)")
         // target -> the check that must fail and its reason; nil: every check passes.
         let expected: [(String, (check: String, reason: String)?)] = [
             ("demo-healthy", nil),
@@ -174,6 +179,8 @@ import Testing
                 #expect(!checks.isEmpty && checks.allSatisfy { $0["status"] as? String == "pass" }, "\(target): \(outcome)")
             }
         }
+        demo.stop()
+        #expect(!FileManager.default.fileExists(atPath: workspace.path), "the demo left \(workspace.path) behind")
     }
 
     static func curl(_ arguments: [String]) throws -> String {

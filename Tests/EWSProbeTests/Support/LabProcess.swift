@@ -116,11 +116,23 @@ enum LabNetwork {
         }
     }
 
+    /// A directory of its own for one lab, removed when the test process exits (a suite makes
+    /// hundreds: configs, logs, certificates, password files).
     static func temporaryDirectory(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let first = labDirectories.withLock { made in
+            made.append(url.path)
+            return made.count == 1
+        }
+        if first {
+            atexit {
+                for path in LabNetwork.labDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+            }
+        }
         return url
     }
+    static let labDirectories = Mutex<[String]>([])
 
     /// A TCP listener that accepts (via the kernel backlog) and never answers.
     /// Accepts nothing; the kernel completes up to SOMAXCONN connections (a short queue would
