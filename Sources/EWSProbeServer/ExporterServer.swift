@@ -186,6 +186,7 @@ public struct ExporterServer: Sendable {
                 body: ResponseBody { writer in
                     for chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
                     try await writer.finish(nil)
+                    HeapPolicy.release()
                 })
         }
         router.get("/probe") { request, _ -> Response in

@@ -85,12 +85,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let scheme = web.config.tls == nil ? "http" : "https"
         logger.info("loaded \(loaded.targets.count) target(s) from \(config); listening on \(scheme)://\(listen)")
+        if ConcurrencyExecutor.onEventLoop {
+            logger.debug("Swift concurrency runs on NIO's event loops")
+        } else {
+            logger.warning("Swift concurrency runs on the default thread pool: each /probe costs a thread hop each way")
+        }
         HeapPolicy.apply()
         try await ExporterServer(
             source: .file(config), initial: loaded, runtime: ProbeRuntime(), shard: assignment, host: host, port: port, web: web,
             logger: logger
         )
-        .run(onRunning: { _ in Task.detached(priority: .background) { await ResidentCode.keepTrimmed(every: .seconds(60)) } })
+        .run(onRunning: { _ in
+            Task.detached(priority: .background) { await ResidentCode.keepTrimmed(every: .seconds(60)) }
+            Task.detached(priority: .background) { await HeapPolicy.keepReleasing(every: .seconds(10)) }
+        })
     }
 }
 
