@@ -55,6 +55,7 @@ let package = Package(
             providers: [.apt(["libcrypt-dev"])]
         ),
         .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CSwiftRuntime"),
         // The layers, each importing only those below it, so a back-edge does not compile:
         // transport (bytes, TLS, DNS) < core (config, engine, results) < checks and exposition
         // < server and demo < the executable.
@@ -97,6 +98,7 @@ let package = Package(
                 "COpenSSL",
                 "CCrypt",
                 "CMalloc",
+                "CSwiftRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

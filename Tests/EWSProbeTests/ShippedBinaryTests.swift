@@ -135,6 +135,25 @@ import Testing
         #expect(output.contains("\"status\":\"pass\"") && output.contains("127.0.7.9"), "\(output)")
     }
 
+    /// NIO's event loops run the binary's Swift tasks: its own installer finds the runtime's hook
+    /// with dlsym, which the statically linked release build does not export, and `serve` then
+    /// ran every task on the default pool, a thread hop each way per request.
+    @Test func serveRunsItsTasksOnTheEventLoops() async throws {
+        let port = LabNetwork.freePort()
+        let dir = try LabNetwork.temporaryDirectory("event-loops")
+        let config = dir.appendingPathComponent("serve.yml")
+        try "targets:\n  - {name: closed, url: \"https://127.0.0.1:\(LabNetwork.freePort())/EWS/Exchange.asmx\", interval: 1h}\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let serve = try LabProcess(
+            CommandLineTests.binary, ["serve", "--config", config.path, "--listen", "127.0.0.1:\(port)", "--log-level", "debug"],
+            directory: dir, port: port)
+        defer { serve.stop() }
+        let answer = try await ServeTests.get("http://127.0.0.1:\(port)/probe?target=closed")
+        #expect(answer.contains("ewsprobe_probe_success{target=\"closed\"} 0"), "\(answer)")
+        let log = try String(contentsOf: dir.appendingPathComponent("process.log"), encoding: .utf8)
+        #expect(log.contains("Swift concurrency runs on NIO's event loops"), "\(log)")
+    }
+
     /// The demo exactly as scripts/demo.sh starts it (slapd present): the healthy targets pass
     /// every check and each broken one fails with the reason it was built to show.
     @Test func demoShowsWhatItPromises() async throws {
