@@ -191,15 +191,19 @@ for mode in "${smodes[@]}"; do
   wait_port "${sport[$mode]}"
 done
 # Past one lb_affinity interval: every target has measured it once and the cycle is steady.
+# Then WINDOWS consecutive windows, each a figure per mode (median and spread printed).
 sleep $((INTERVAL * 10 + INTERVAL + 2))
-for mode in "${smodes[@]}"; do c0[$mode]=$(cpu_ticks "${spid[$mode]}"); r0[$mode]=$(runs_total "${sport[$mode]}"); done
-sleep "$WINDOW"
-echo
-echo "| scheduled, $FLEET targets every ${INTERVAL}s | CPU ms per run | ratio to basic | ratio to the handshake floor |"
-echo "|---|---|---|---|"
-declare -A per=()
+WINDOWS=${BENCH_WINDOWS:-3}
+for w in $(seq "$WINDOWS"); do
+  for mode in "${smodes[@]}"; do c0[$mode]=$(cpu_ticks "${spid[$mode]}"); r0[$mode]=$(runs_total "${sport[$mode]}"); done
+  sleep "$WINDOW"
+  for mode in "${smodes[@]}"; do
+    c1=$(cpu_ticks "${spid[$mode]}"); r1=$(runs_total "${sport[$mode]}")
+    echo "($c1 - ${c0[$mode]}) * 1000 / $tck / ($r1 - ${r0[$mode]})" | bc -l >>"$work/sched-$mode.txt"
+    printf 'window %s scheduled %s: %.3f ms CPU per run\n' "$w" "$mode" "$(tail -1 "$work/sched-$mode.txt")" >&2
+  done
+done
 for mode in "${smodes[@]}"; do
-  c1=$(cpu_ticks "${spid[$mode]}"); r1=$(runs_total "${sport[$mode]}")
   text=$(curl -s "http://127.0.0.1:${sport[$mode]}/metrics")
   passing=$(grep -cE '^ewsprobe_probe_success\{target="t[0-9]+"\} 1$' <<<"$text" || true)
   [ "$passing" = "$FLEET" ] || { echo "lb bench: scheduled $mode: $passing of $FLEET targets pass" >&2; exit 1; }
@@ -207,11 +211,12 @@ for mode in "${smodes[@]}"; do
     grep -qE '^ewsprobe_check_result_age_seconds\{target="t[0-9]+",check="lb_affinity"\} [1-9]' <<<"$text" ||
       { echo "lb bench: scheduled $mode carries no lb_affinity verdict" >&2; exit 1; }
   fi
-  per[$mode]=$(echo "($c1 - ${c0[$mode]}) * 1000 / $tck / ($r1 - ${r0[$mode]})" | bc -l)
   kill "${spid[$mode]}"; wait "${spid[$mode]}" 2>/dev/null || true
 done
-floor=$(med "$work/floor.txt")
-printf '| basic | %.3f | 1.00 | %.2f |\n' "${per[basic]}" "$(echo "${per[basic]} / $floor" | bc -l)"
-printf '| full, lb_affinity at every run | %.3f | %.2f | %.2f |\n' "${per[full]}" "$(echo "${per[full]} / ${per[basic]}" | bc -l)" "$(echo "${per[full]} / $floor" | bc -l)"
-printf '| full, lb_affinity every 10 intervals (check_intervals) | %.3f | %.2f | %.2f |\n' "${per[full-interval]}" "$(echo "${per[full-interval]} / ${per[basic]}" | bc -l)" "$(echo "${per[full-interval]} / $floor" | bc -l)"
-echo "(one window of ${WINDOW}s after $((INTERVAL * 11 + 2))s of warm-up; the three serves at once; every target passing, the carried verdicts present)"
+echo
+echo "| scheduled, $FLEET targets every ${INTERVAL}s | CPU ms per run, median (min–max) | ratio to basic | ratio to the handshake floor |"
+echo "|---|---|---|---|"
+echo "| basic | $(stat "$work/sched-basic.txt") | 1.00 | $(ratio "$work/sched-basic.txt" "$work/floor.txt") |"
+echo "| full, lb_affinity at every run | $(stat "$work/sched-full.txt") | $(ratio "$work/sched-full.txt" "$work/sched-basic.txt") | $(ratio "$work/sched-full.txt" "$work/floor.txt") |"
+echo "| full, lb_affinity every 10 intervals (check_intervals) | $(stat "$work/sched-full-interval.txt") | $(ratio "$work/sched-full-interval.txt" "$work/sched-basic.txt") | $(ratio "$work/sched-full-interval.txt" "$work/floor.txt") |"
+echo "($WINDOWS windows of ${WINDOW}s after $((INTERVAL * 11 + 2))s of warm-up; the three serves at once; every target passing, the carried verdicts present)"

@@ -22,12 +22,12 @@ N8=${BENCH_CONC_REQUESTS:-$N8}; CLIENTS=${BENCH_CLIENTS:-8}
 
 scripts/setup.sh --test
 for p in prometheus-blackbox-exporter bc curl; do dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p"; }; done
-# EWSPROBE_BINARY: a release binary built already (CI passes the package's); else build one.
+# EWSPROBE_BINARY: a release binary built already (CI passes the package's); else the one release
+# build users run (scripts/build-release.sh: static runtime, as packaged).
 if [ -n "${EWSPROBE_BINARY:-}" ]; then
   EWSPROBE=$EWSPROBE_BINARY
 else
-  swift build -c release --product ewsprobe >/dev/null
-  EWSPROBE=.build/release/ewsprobe
+  EWSPROBE=$(scripts/build-release.sh 2>/dev/null)
 fi
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh
