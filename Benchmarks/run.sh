@@ -27,7 +27,7 @@ for p in prometheus-blackbox-exporter bc curl; do dpkg -s "$p" >/dev/null 2>&1 |
 if [ -n "${EWSPROBE_BINARY:-}" ]; then
   EWSPROBE=$EWSPROBE_BINARY
 else
-  EWSPROBE=$(scripts/build-release.sh 2>/dev/null)
+  EWSPROBE=$(scripts/build-release.sh)
 fi
 # shellcheck source=../scripts/lib.sh
 . scripts/lib.sh

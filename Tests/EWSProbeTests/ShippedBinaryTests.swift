@@ -167,7 +167,9 @@ import Testing
         // workspace of its own, which it removes when it stops.
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ewsprobe-demo-run-\(demo.process.processIdentifier)")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: workspace.path)) ?? []
-        #expect(files.contains { $0.hasPrefix("ca-") } && files.contains("ldap") && files.contains("proxy.password"), "\(files)")
+        #expect(
+            files.contains { $0.hasPrefix("ca-") } && files.contains { $0.hasPrefix("cloud-") } && files.contains("ldap")
+                && files.contains("proxy.password"), "\(files)")
         // target -> the check that must fail and its reason; nil: every check passes.
         let expected: [(String, (check: String, reason: String)?)] = [
             ("demo-healthy", nil),
